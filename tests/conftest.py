@@ -1,0 +1,56 @@
+"""Shared fixtures: compose the real config (shrunk) and run outside the repo's outputs/."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from trainer.config import register
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+# Small and fast: two years of synthetic market, few boosting rounds, no progress output.
+TINY = [
+    "data.start=2022-01-01",
+    "data.end=2023-06-30",
+    "model.n_estimators=40",
+    "progress=false",
+    "hardware.threads=2",
+]
+
+
+@pytest.fixture
+def compose_cfg() -> Callable[..., DictConfig]:
+    register()
+
+    def _compose(*overrides: str, tiny: bool = True) -> DictConfig:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose("train", overrides=[*(TINY if tiny else []), *overrides])
+        return cfg
+
+    return _compose
+
+
+def run_cli(
+    module: str, *args: str, cwd: Path, timeout: int = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m <module> args`` in a subprocess, outputs under ``cwd``."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.setdefault("OMP_NUM_THREADS", "2")
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )

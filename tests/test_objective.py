@@ -1,0 +1,101 @@
+"""The objective rewards skill, never the degenerate always-up model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trainer.objective import (
+    ObjectiveSpec,
+    always_up_f1,
+    auc,
+    calibrate,
+    metrics,
+    skill,
+)
+from trainer.trading import max_drawdown, net_returns
+
+SPEC = ObjectiveSpec(
+    metric="f1", drawdown_penalty=0.0, drawdown_limit=-0.10, horizon=1, cost_bps=0.0
+)
+
+
+def _market(n: int = 4000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    returns = rng.normal(0.0002, 0.01, n)
+    y_up = (returns > 0).astype(float)
+    hours = np.arange(n) % 24
+    return returns, y_up, hours
+
+
+@pytest.mark.parametrize("metric", ["f1", "up_recall"])
+def test_always_up_predictions_score_zero_skill(metric: str) -> None:
+    _, y_up, _ = _market()
+    pred = np.ones_like(y_up, dtype=bool)
+    assert skill(pred, y_up, metric) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_always_up_f1_matches_its_closed_form() -> None:
+    y = np.array([1, 1, 0, 1, 0, 0, 1, 1], dtype=float)
+    tp, fp = 5, 3
+    assert always_up_f1(y) == pytest.approx(2 * tp / (2 * tp + fp))
+
+
+def test_perfect_predictions_score_full_skill() -> None:
+    _, y_up, _ = _market()
+    assert skill(y_up.astype(bool), y_up, "f1") == pytest.approx(1.0)
+    assert skill(y_up.astype(bool), y_up, "up_recall") == pytest.approx(1.0)
+
+
+def test_calibration_on_noise_does_not_choose_to_be_long_all_the_time() -> None:
+    returns, y_up, hours = _market()
+    noise = np.random.default_rng(1).random(returns.size)
+    _, value = calibrate(noise, y_up, returns, hours, SPEC)
+    # no threshold on pure noise reaches real skill; always-up would score exactly 0
+    assert value < 0.05
+
+
+def test_informative_scores_get_positive_skill_and_auc() -> None:
+    returns, y_up, hours = _market()
+    scores = y_up + np.random.default_rng(2).normal(0, 1.0, y_up.size)
+    threshold, value = calibrate(scores, y_up, returns, hours, SPEC)
+    assert value > 0.1
+    m = metrics(scores, threshold, y_up, returns, hours, SPEC)
+    assert m["auc"] > 0.6
+    assert m["objective"] == pytest.approx(value)
+
+
+def test_drawdown_beyond_the_limit_is_penalised() -> None:
+    returns, y_up, hours = _market()
+    scores = np.ones_like(returns) + np.random.default_rng(3).normal(0, 1e-3, returns.size)
+    pen = ObjectiveSpec("f1", 1.0, -0.01, 1, 0.0)
+    m0 = metrics(scores, 0.0, y_up, returns, hours, SPEC)
+    m1 = metrics(scores, 0.0, y_up, returns, hours, pen)
+    assert m1["max_drawdown"] < -0.01
+    assert m1["objective"] == pytest.approx(m0["objective"] - (-0.01 - m1["max_drawdown"]))
+
+
+def test_auc_is_half_for_a_constant_score_and_one_for_a_perfect_ranking() -> None:
+    y = np.array([0, 1, 0, 1, 1, 0], dtype=float)
+    assert auc(np.zeros(6), y) == pytest.approx(0.5)
+    assert auc(y * 2.0, y) == pytest.approx(1.0)
+
+
+def test_costs_are_charged_on_every_change_of_position() -> None:
+    pos = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
+    ret = np.zeros(5)
+    net = net_returns(pos, ret, cost_bps=10.0)
+    assert net.tolist() == pytest.approx([0.0, -1e-3, 0.0, -1e-3, -1e-3])
+
+
+def test_max_drawdown_of_a_fall_and_recovery() -> None:
+    net = np.array([0.1, -0.5, 0.2])
+    assert max_drawdown(net) == pytest.approx(-0.5)
+    assert max_drawdown(np.array([0.01, 0.02])) == 0.0
+
+
+def test_four_hour_strategy_decides_every_fourth_hour_only() -> None:
+    returns, y_up, hours = _market(96)
+    spec = ObjectiveSpec("f1", 0.0, -0.35, 4, 0.0)
+    m = metrics(np.ones(96), 0.5, y_up, returns, hours, spec)
+    assert m["n_trades"] == 24

@@ -1,0 +1,169 @@
+"""Saving and loading runs: model in its library's format, metadata and metrics in JSON.
+
+Everything is written atomically (a temporary file or directory, then a rename), so a crash
+never leaves a half-written artifact. Directories that are replaced while others may read them
+(a study's ``best/``, a promoted model) are symlinks swapped with one ``os.replace``.
+Nothing here unpickles.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from dataclasses import dataclass
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from trainer.errors import UserError
+from trainer.learners import load_learner, save_learner
+from trainer.learners.base import Learner
+from trainer.scaling import Scaler
+
+FORMAT_VERSION = 1
+MODEL_DIR = "model"
+METADATA_FILE = "metadata.json"
+METRICS_FILE = "metrics.json"
+CONFIG_FILE = ".hydra/config.yaml"
+PACKAGES = ("quantsweep", "numpy", "pandas", "xgboost-cpu", "xgboost", "lightgbm", "torch", "optuna")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing {what}") from None
+    except ValueError:
+        raise UserError(f"{path}: {what} is not valid JSON (truncated or tampered)") from None
+
+
+def publish_dir(src: Path, dest: Path) -> None:
+    """Make ``dest`` show a copy of ``src``, atomically for every reader.
+
+    ``dest`` is a symlink to a sibling ``.<name>-<id>`` directory; the copy is completed first
+    and the link swapped with ``os.replace``, so ``dest`` is always the old or the new tree.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    target = dest.parent / f".{dest.name}-{uuid.uuid4().hex[:12]}"
+    shutil.copytree(src, target, symlinks=False)
+    link_tmp = dest.parent / f".{dest.name}.link-{uuid.uuid4().hex[:8]}"
+    os.symlink(target.name, link_tmp)
+    old = os.readlink(dest) if dest.is_symlink() else None
+    if dest.exists() and not dest.is_symlink():
+        shutil.rmtree(dest)  # a plain directory from an older layout
+    os.replace(link_tmp, dest)
+    if old is not None and (dest.parent / old).exists() and old != target.name:
+        shutil.rmtree(dest.parent / old, ignore_errors=True)
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def git_revision(cwd: Path | None = None) -> str | None:
+    try:
+        res = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return res.stdout.strip() or None if res.returncode == 0 else None
+
+
+def save_run(
+    run_dir: Path,
+    learner: Learner,
+    model_name: str,
+    metadata: dict[str, Any],
+    metrics: dict[str, Any],
+) -> None:
+    """Write model/, metadata.json and metrics.json into a run directory."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / f".{MODEL_DIR}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_learner(learner, model_name, tmp)
+    final = run_dir / MODEL_DIR
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    atomic_write_json(run_dir / METADATA_FILE, {"format_version": FORMAT_VERSION, **metadata})
+    atomic_write_json(run_dir / METRICS_FILE, metrics)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A saved run, loaded back: its learner, scaler, threshold and composed config."""
+
+    path: Path
+    learner: Learner
+    metadata: dict[str, Any]
+    metrics: dict[str, Any]
+    config: DictConfig
+
+    @property
+    def threshold(self) -> float:
+        return float(self.metadata["threshold"])
+
+    @property
+    def scaler(self) -> Scaler:
+        return Scaler.from_json(self.metadata["scaler"])
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.metadata["feature_names"])
+
+
+def load_run(path: str | Path) -> Run:
+    """Load a run directory, a study's ``best/`` or a promoted model (no pickle)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise UserError(f"{root}: no such run directory")
+    meta = read_json(root / METADATA_FILE, "run metadata")
+    version = meta.get("format_version") if isinstance(meta, dict) else None
+    if version != FORMAT_VERSION:
+        raise UserError(
+            f"{root / METADATA_FILE}: format_version {version!r}, this quantsweep reads"
+            f" {FORMAT_VERSION}; retrain the run with this version"
+        )
+    for key in ("threshold", "scaler", "feature_names", "target"):
+        if key not in meta:
+            raise UserError(f"{root / METADATA_FILE}: key '{key}' missing (tampered?)")
+    cfg_path = root / CONFIG_FILE
+    if not cfg_path.is_file():
+        raise UserError(f"{cfg_path}: missing composed config of the run")
+    config = OmegaConf.load(cfg_path)
+    if not isinstance(config, DictConfig):
+        raise UserError(f"{cfg_path}: not a mapping")
+    learner = load_learner(root / MODEL_DIR)
+    metrics = read_json(root / METRICS_FILE, "run metrics")
+    return Run(root, learner, meta, metrics, config)

@@ -1,0 +1,207 @@
+"""Structured config schemas for every group, registered in Hydra's ConfigStore.
+
+A YAML option extends its schema (``defaults: [<name>_schema, _self_]``), so a typo or a wrong
+type fails at composition with the key named; ``validate`` adds the range checks that a type
+alone cannot express, before any work starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from trainer.data.config import (
+    CsvDataConfig,
+    DataConfig,
+    FeaturesConfig,
+    NpzDataConfig,
+    ParquetDataConfig,
+    SyntheticDataConfig,
+)
+from trainer.errors import UserError, at_least, one_of
+from trainer.learners.config import (
+    EnsembleConfig,
+    LightGBMConfig,
+    LSTMConfig,
+    ModelConfig,
+    TransformerConfig,
+    XGBoostConfig,
+)
+
+HORIZONS = {"1h": 1, "4h": 4}
+TASKS = ("direction", "regression")
+
+
+@dataclass
+class TargetConfig:
+    horizon: str = "1h"  # 1h | 4h
+    task: str = "direction"  # direction | regression
+
+    def __post_init__(self) -> None:
+        one_of("target.horizon", self.horizon, tuple(HORIZONS))
+        one_of("target.task", self.task, TASKS)
+
+    @property
+    def hours(self) -> int:
+        return HORIZONS[self.horizon]
+
+
+@dataclass
+class ObjectiveConfig:
+    metric: str = "f1"  # f1 | up_recall, each scored as skill over the always-up baseline
+    drawdown_penalty: float = 1.0  # objective -= penalty * (how far max drawdown is past the limit)
+    max_drawdown: float | None = None  # None: -0.10 for 1h, -0.35 for 4h (the guardrails)
+    n_thresholds: int = 49  # candidate decision thresholds tried on valid
+
+    def __post_init__(self) -> None:
+        one_of("objective.metric", self.metric, ("f1", "up_recall"))
+        at_least("objective.drawdown_penalty", self.drawdown_penalty, 0.0)
+        if self.max_drawdown is not None and not -1.0 <= self.max_drawdown <= 0.0:
+            raise UserError(f"objective.max_drawdown={self.max_drawdown}: must be in [-1, 0]")
+        at_least("objective.n_thresholds", self.n_thresholds, 2)
+
+    def drawdown_limit(self, horizon: str) -> float:
+        if self.max_drawdown is not None:
+            return self.max_drawdown
+        return -0.10 if horizon == "1h" else -0.35
+
+
+@dataclass
+class CostsConfig:
+    fee_bps: float = 5.0  # per unit of position changed (taker fee)
+    slippage_bps: float = 2.0
+    allow_short: bool = False  # False: long when the signal says up, flat otherwise
+
+    def __post_init__(self) -> None:
+        at_least("costs.fee_bps", self.fee_bps, 0.0)
+        at_least("costs.slippage_bps", self.slippage_bps, 0.0)
+
+
+@dataclass
+class SplitConfig:
+    name: str = "holdout"  # holdout | walk_forward
+    train: float = 0.70
+    valid: float = 0.15
+    test: float = 0.15
+    embargo_hours: int | None = None  # None: the label horizon
+    # walk_forward: quarterly folds whose test parts tile [start, end]
+    start: str = "2023-01-01"
+    end: str = "2025-12-31"
+    step_months: int = 3
+
+    def __post_init__(self) -> None:
+        one_of("split.name", self.name, ("holdout", "walk_forward"))
+        for key in ("train", "valid", "test"):
+            value = getattr(self, key)
+            if not 0.0 < value < 1.0:
+                raise UserError(f"split.{key}={value}: must be in (0, 1)")
+        total = self.train + self.valid + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise UserError(f"split.train + split.valid + split.test = {total:g}: must sum to 1")
+        if self.embargo_hours is not None:
+            at_least("split.embargo_hours", self.embargo_hours, 0)
+        at_least("split.step_months", self.step_months, 1)
+
+
+@dataclass
+class HardwareConfig:
+    name: str = "auto"
+    device: str = "auto"  # auto | cpu | cuda
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (mixed precision on CUDA only)
+    threads: int = 0  # threads per process; 0: all cores (divided among parallel trials)
+    batch_size: int | None = None  # overrides the sequence model's batch size when set
+    tf32: bool = False
+    cudnn_benchmark: bool = False
+    n_jobs: int = 1  # trials run in parallel processes (cpu_pool)
+
+    def __post_init__(self) -> None:
+        one_of("hardware.device", self.device, ("auto", "cpu", "cuda"))
+        one_of("hardware.precision", self.precision, ("fp32", "bf16", "fp16"))
+        at_least("hardware.threads", self.threads, 0)
+        at_least("hardware.n_jobs", self.n_jobs, 1)
+        if self.batch_size is not None:
+            at_least("hardware.batch_size", self.batch_size, 1)
+
+
+@dataclass
+class TrialConfig:
+    """Set by the Optuna sweeper on each job's command line; empty outside a study."""
+
+    study_name: str | None = None
+    storage: str | None = None
+    number: int | None = None
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = MISSING
+    data: DataConfig = MISSING
+    split: SplitConfig = MISSING
+    hardware: HardwareConfig = MISSING
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    target: TargetConfig = field(default_factory=TargetConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    costs: CostsConfig = field(default_factory=CostsConfig)
+    trial: TrialConfig = field(default_factory=TrialConfig)
+    seed: int = 0
+    artifacts_dir: str = "artifacts"
+    progress: bool = True  # progress bars and the closing metrics table
+
+
+def register() -> None:
+    """Put every schema in the ConfigStore (idempotent)."""
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig)
+    for name, node in {
+        "xgboost": XGBoostConfig,
+        "lightgbm": LightGBMConfig,
+        "lstm": LSTMConfig,
+        "transformer": TransformerConfig,
+        "ensemble": EnsembleConfig,
+    }.items():
+        cs.store(group="model", name=f"{name}_schema", node=node)
+    for name, node in {
+        "synthetic": SyntheticDataConfig,
+        "csv": CsvDataConfig,
+        "parquet": ParquetDataConfig,
+        "npz": NpzDataConfig,
+    }.items():
+        cs.store(group="data", name=f"{name}_schema", node=node)
+    cs.store(group="split", name="split_schema", node=SplitConfig)
+    cs.store(group="hardware", name="hardware_schema", node=HardwareConfig)
+    cs.store(group="features", name="features_schema", node=FeaturesConfig)
+
+
+def validate(cfg: DictConfig | TrainConfig) -> TrainConfig:
+    """The composed config as typed objects, with every range check run.
+
+    Raises UserError naming the key; OmegaConf's own errors (missing values) are turned into
+    the same kind of message.
+    """
+    if isinstance(cfg, TrainConfig):
+        return cfg
+    try:
+        obj = OmegaConf.to_object(cfg)
+    except UserError:
+        raise
+    except Exception as exc:  # omegaconf's MissingMandatoryValue, ValidationError, ...
+        key = getattr(exc, "full_key", None)
+        msg = getattr(exc, "msg", str(exc)).splitlines()[0]
+        raise UserError(f"config key '{key}': {msg}" if key else f"config: {msg}") from None
+    if not isinstance(obj, TrainConfig):
+        raise UserError("config: the composed config is not a training config")
+    return obj
+
+
+def to_dict(obj: Any) -> Any:
+    """A schema object as plain JSON-able data (for metadata files)."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, list | tuple):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj

@@ -1,0 +1,31 @@
+"""What a run prints: the closing metrics table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+COLUMNS = (
+    "objective", "skill", "f1_up", "baseline_f1_up", "up_recall", "precision_up", "hit_rate",
+    "auc", "n_trades", "cum_return", "buy_and_hold_return", "max_drawdown", "sharpe", "rmse", "ic",
+)
+
+
+def print_metrics(metrics: dict[str, Any], run_dir: Path, console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title=f"quantsweep run · threshold {metrics['threshold']:.4g}")
+    table.add_column("metric")
+    table.add_column("valid", justify="right")
+    table.add_column("test", justify="right")
+    for key in COLUMNS:
+        if key in metrics["valid"]:
+            table.add_row(key, _fmt(metrics["valid"][key]), _fmt(metrics["test"][key]))
+    console.print(table)
+    console.print(f"run directory: {run_dir}")
+
+
+def _fmt(v: Any) -> str:
+    return str(v) if isinstance(v, int) else f"{v:.4f}"

@@ -1,0 +1,136 @@
+"""Market table -> features + labels (built once) -> split -> scaled parts.
+
+``build_table`` does the expensive, split-independent work once; ``prepare`` cuts one fold
+out of it, drops columns constant on that fold's training part and fits the scaler there.
+Walk-forward evaluation calls ``build_table`` once and ``prepare`` per fold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from trainer.data.config import DataConfig, FeaturesConfig
+from trainer.errors import UserError
+from trainer.learners.base import SplitData
+from trainer.scaling import Scaler
+from trainer.splits import Fold
+
+LABEL_HORIZONS = (1, 4)
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows with complete features and labels, in time order."""
+
+    X: np.ndarray  # (n, f) float64 raw features
+    feature_names: list[str]
+    timestamps: np.ndarray  # (n,) datetime64[ns] UTC (naive)
+    labels: dict[str, np.ndarray]  # ret_1h, dir_1h, ret_4h, dir_4h: (n,)
+    segment: np.ndarray  # (n,) int64, changes where consecutive rows are not one hour apart
+    data_hash: str
+    source: str
+    gap_report: dict[str, object] = field(default_factory=dict)
+    fixed_split: Fold | None = None  # prepared splits (npz) come already cut
+
+    def __len__(self) -> int:
+        return int(self.X.shape[0])
+
+
+@dataclass(frozen=True)
+class Prepared:
+    train: SplitData
+    valid: SplitData
+    test: SplitData
+    feature_names: list[str]  # kept after dropping constant columns
+    dropped: list[str]
+    scaler: Scaler
+    fold: Fold
+    table: Table
+
+    def bounds(self) -> dict[str, list[str]]:
+        return self.fold.bounds(self.table.timestamps)
+
+
+def market_hash(market: pd.DataFrame) -> str:
+    """sha256 of the market table's index, columns and values."""
+    h = hashlib.sha256()
+    h.update(",".join(map(str, market.columns)).encode())
+    h.update(market.index.asi8.tobytes())
+    h.update(np.ascontiguousarray(market.to_numpy(dtype=np.float64)).tobytes())
+    return h.hexdigest()
+
+
+def segments_of(timestamps: np.ndarray) -> np.ndarray:
+    """Segment id per row: +1 wherever a row is not exactly one hour after the previous."""
+    step = np.diff(timestamps.astype("datetime64[h]").astype(np.int64), prepend=np.int64(-(10**9)))
+    return np.cumsum(step != 1).astype(np.int64) - 1
+
+
+def build_table(data: DataConfig, features: FeaturesConfig) -> Table:
+    """Load the source and build every feature and label (split-independent, done once)."""
+    if data.source == "npz":
+        from trainer.data.npz import read_table
+
+        return read_table(data)
+    from trainer.data.features import build_features
+    from trainer.data.gaps import gap_report
+    from trainer.data.labels import make_labels
+    from trainer.data.market import load_market
+
+    market = load_market(data)
+    feats = build_features(market, features)
+    labels = make_labels(market, LABEL_HORIZONS)
+    complete = feats.notna().all(axis=1).to_numpy() & labels.notna().all(axis=1).to_numpy()
+    if not complete.any():
+        raise UserError(
+            f"data source '{data.source}': no row has complete features and labels"
+            " (too little history for the longest feature window?)"
+        )
+    timestamps = market.index[complete].tz_convert("UTC").tz_localize(None).to_numpy("datetime64[ns]")
+    return Table(
+        X=np.ascontiguousarray(feats.to_numpy(dtype=np.float64)[complete]),
+        feature_names=[str(c) for c in feats.columns],
+        timestamps=timestamps,
+        labels={c: labels[c].to_numpy(dtype=np.float64)[complete] for c in labels.columns},
+        segment=segments_of(timestamps),
+        data_hash=market_hash(market),
+        source=data.source,
+        gap_report=gap_report(market.index),
+    )
+
+
+def constant_columns(X_train: np.ndarray, tol: float) -> np.ndarray:
+    """Boolean mask of columns whose training std is at most ``tol``."""
+    return np.asarray(X_train.std(axis=0) <= tol)
+
+
+def prepare(table: Table, fold: Fold, horizon: int, task: str, constant_tol: float) -> Prepared:
+    """Cut one fold, drop train-constant columns, scale with train statistics."""
+    constant = constant_columns(table.X[fold.train], constant_tol)
+    keep = ~constant
+    if not keep.any():
+        raise UserError("every feature is constant on the training part; nothing to learn from")
+    X = table.X[:, keep]
+    scaler = Scaler.fit(X[fold.train])
+    scaled = scaler.transform(X)  # (n, kept) float32; parts below are views into it
+    ret = table.labels[f"ret_{horizon}h"]
+    y = table.labels[f"dir_{horizon}h"] if task == "direction" else ret
+
+    def part(s: slice) -> SplitData:
+        return SplitData(scaled[s], y[s], ret[s], table.timestamps[s], table.segment[s])
+
+    names = np.asarray(table.feature_names)
+    return Prepared(
+        train=part(fold.train),
+        valid=part(fold.valid),
+        test=part(fold.test),
+        feature_names=names[keep].tolist(),
+        dropped=names[constant].tolist(),
+        scaler=scaler,
+        fold=fold,
+        table=table,
+    )

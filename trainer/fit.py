@@ -1,0 +1,102 @@
+"""Fit one learner on one fold: the unit of work shared by training and evaluation.
+
+prepared parts -> learner.fit -> predict valid -> calibrate the threshold on valid ->
+metrics on valid and test (test touched once, at the end).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from trainer.config import TrainConfig
+from trainer.dataset import Prepared, Table, prepare
+from trainer.learners import build_learner
+from trainer.learners.base import FitContext, Learner, Reporter, SplitData
+from trainer.objective import ObjectiveSpec, calibrate, metrics
+from trainer.splits import Fold
+
+
+def hours_of(timestamps: np.ndarray) -> np.ndarray:
+    """Hour of day (UTC) of each timestamp, (n,) int64."""
+    return timestamps.astype("datetime64[h]").astype(np.int64) % 24
+
+
+def objective_spec(conf: TrainConfig) -> ObjectiveSpec:
+    return ObjectiveSpec(
+        metric=conf.objective.metric,
+        drawdown_penalty=conf.objective.drawdown_penalty,
+        drawdown_limit=conf.objective.drawdown_limit(conf.target.horizon),
+        horizon=conf.target.hours,
+        cost_bps=conf.costs.fee_bps + conf.costs.slippage_bps,
+        allow_short=conf.costs.allow_short,
+        n_thresholds=conf.objective.n_thresholds,
+    )
+
+
+def up_labels(split: SplitData) -> np.ndarray:
+    """Direction labels of a part whatever the task (regression targets are returns)."""
+    return np.asarray(split.returns > 0)
+
+
+def make_scorer(spec: ObjectiveSpec) -> Any:
+    """score(scores, split) -> the validation objective at its best threshold."""
+
+    def score(scores: np.ndarray, split: SplitData) -> float:
+        return calibrate(scores, up_labels(split), split.returns, hours_of(split.timestamps), spec)[1]
+
+    return score
+
+
+def evaluate_scores(
+    scores: np.ndarray, threshold: float, split: SplitData, spec: ObjectiveSpec, task: str
+) -> dict[str, float]:
+    return metrics(
+        scores,
+        threshold,
+        up_labels(split),
+        split.returns,
+        hours_of(split.timestamps),
+        spec,
+        regression=task == "regression",
+    )
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    learner: Learner
+    prepared: Prepared
+    threshold: float
+    valid_scores: np.ndarray
+    test_scores: np.ndarray
+    metrics: dict[str, dict[str, float]]  # {"valid": ..., "test": ...}
+
+
+def fit_fold(
+    conf: TrainConfig,
+    table: Table,
+    fold: Fold,
+    context: FitContext,
+    reporter: Reporter,
+    spec: ObjectiveSpec,
+) -> FoldResult:
+    prepared = prepare(table, fold, conf.target.hours, conf.target.task, conf.features.constant_tol)
+    learner = build_learner(conf.model, context)
+    learner.fit(prepared.train, prepared.valid, reporter)
+    valid_scores = learner.predict(prepared.valid)
+    ok = np.isfinite(valid_scores)
+    threshold, _ = calibrate(
+        valid_scores[ok],
+        up_labels(prepared.valid)[ok],
+        prepared.valid.returns[ok],
+        hours_of(prepared.valid.timestamps)[ok],
+        spec,
+    )
+    test_scores = learner.predict(prepared.test)
+    result_metrics = {
+        "valid": evaluate_scores(valid_scores, threshold, prepared.valid, spec, conf.target.task),
+        "test": evaluate_scores(test_scores, threshold, prepared.test, spec, conf.target.task),
+    }
+    return FoldResult(learner, prepared, threshold, valid_scores, test_scores, result_metrics)

@@ -1,0 +1,164 @@
+"""Schemas of the `model` config group: one dataclass per learner family.
+
+Ranges follow the modeling plan's search spaces; a value outside them is a config error
+before any work starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from omegaconf import MISSING
+
+from trainer.errors import UserError, at_least, in_range, one_of
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    family: str = MISSING  # tree | sequence | ensemble
+
+
+@dataclass
+class XGBoostConfig(ModelConfig):
+    name: str = "xgboost"
+    family: str = "tree"
+    n_estimators: int = 300
+    max_depth: int = 5
+    learning_rate: float = 0.05
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    min_child_weight: float = 5.0
+    reg_lambda: float = 1.0
+    early_stopping_rounds: int = 50  # on the validation loss; 0 disables
+    report_every: int = 10  # rounds between reports of the validation objective to a trial
+
+    def __post_init__(self) -> None:
+        at_least("model.n_estimators", self.n_estimators, 1)
+        in_range("model.max_depth", self.max_depth, 1, 16)
+        in_range("model.learning_rate", self.learning_rate, 1e-5, 1.0)
+        in_range("model.subsample", self.subsample, 0.05, 1.0)
+        in_range("model.colsample_bytree", self.colsample_bytree, 0.05, 1.0)
+        at_least("model.min_child_weight", self.min_child_weight, 0.0)
+        at_least("model.reg_lambda", self.reg_lambda, 0.0)
+        at_least("model.early_stopping_rounds", self.early_stopping_rounds, 0)
+        at_least("model.report_every", self.report_every, 1)
+
+
+@dataclass
+class LightGBMConfig(ModelConfig):
+    name: str = "lightgbm"
+    family: str = "tree"
+    n_estimators: int = 300
+    num_leaves: int = 31
+    max_depth: int = -1  # -1: no limit beyond num_leaves
+    learning_rate: float = 0.05
+    bagging_fraction: float = 0.8
+    bagging_freq: int = 1
+    feature_fraction: float = 0.8
+    min_child_samples: int = 50
+    reg_lambda: float = 1.0
+    early_stopping_rounds: int = 50
+    report_every: int = 10
+
+    def __post_init__(self) -> None:
+        at_least("model.n_estimators", self.n_estimators, 1)
+        in_range("model.num_leaves", self.num_leaves, 2, 4096)
+        if self.max_depth != -1:
+            in_range("model.max_depth", self.max_depth, 1, 32)
+        in_range("model.learning_rate", self.learning_rate, 1e-5, 1.0)
+        in_range("model.bagging_fraction", self.bagging_fraction, 0.05, 1.0)
+        at_least("model.bagging_freq", self.bagging_freq, 0)
+        in_range("model.feature_fraction", self.feature_fraction, 0.05, 1.0)
+        at_least("model.min_child_samples", self.min_child_samples, 1)
+        at_least("model.reg_lambda", self.reg_lambda, 0.0)
+        at_least("model.early_stopping_rounds", self.early_stopping_rounds, 0)
+        at_least("model.report_every", self.report_every, 1)
+
+
+@dataclass
+class SequenceConfig(ModelConfig):
+    family: str = "sequence"
+    sequence_len: int = 48  # hours of features each prediction sees
+    dropout: float = 0.1
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 256
+    max_epochs: int = 10
+    patience: int = 3  # epochs without a better validation objective before stopping
+    train_stride: int = 1  # hours between consecutive training windows (>1 to sweep on a CPU)
+    max_batches_per_epoch: int | None = None
+    input_norm: str = "zscore"  # zscore (train statistics) | layernorm
+
+    def _check_common(self) -> None:
+        in_range("model.sequence_len", self.sequence_len, 2, 512)
+        in_range("model.dropout", self.dropout, 0.0, 0.9)
+        in_range("model.learning_rate", self.learning_rate, 1e-6, 1.0)
+        at_least("model.weight_decay", self.weight_decay, 0.0)
+        at_least("model.batch_size", self.batch_size, 1)
+        at_least("model.max_epochs", self.max_epochs, 1)
+        at_least("model.patience", self.patience, 1)
+        at_least("model.train_stride", self.train_stride, 1)
+        if self.max_batches_per_epoch is not None:
+            at_least("model.max_batches_per_epoch", self.max_batches_per_epoch, 1)
+        one_of("model.input_norm", self.input_norm, ("zscore", "layernorm"))
+
+
+@dataclass
+class LSTMConfig(SequenceConfig):
+    name: str = "lstm"
+    hidden_dim: int = 128
+    num_layers: int = 2
+
+    def __post_init__(self) -> None:
+        self._check_common()
+        in_range("model.hidden_dim", self.hidden_dim, 1, 4096)
+        in_range("model.num_layers", self.num_layers, 1, 8)
+
+
+@dataclass
+class TransformerConfig(SequenceConfig):
+    name: str = "transformer"
+    d_model: int = 128
+    num_heads: int = 4
+    num_layers: int = 2
+    feedforward_dim: int = 256
+
+    def __post_init__(self) -> None:
+        self._check_common()
+        in_range("model.d_model", self.d_model, 1, 4096)
+        in_range("model.num_heads", self.num_heads, 1, 64)
+        in_range("model.num_layers", self.num_layers, 1, 16)
+        in_range("model.feedforward_dim", self.feedforward_dim, 1, 16384)
+        if self.d_model % self.num_heads:
+            raise UserError(
+                f"model.num_heads={self.num_heads} does not divide model.d_model={self.d_model}:"
+                " pick a head count that divides d_model"
+            )
+
+
+@dataclass
+class MemberConfig:
+    """An ensemble member: a model config trained in the run, or a path to a saved run."""
+
+    name: str = MISSING
+    model: str | None = None  # a model group option (xgboost, lstm, ...) trained in the run
+    path: str | None = None  # a run directory or a study's best/
+    overrides: dict[str, str] = field(default_factory=dict)  # model.<key> overrides
+
+
+@dataclass
+class EnsembleConfig(ModelConfig):
+    name: str = "ensemble"
+    family: str = "ensemble"
+    method: str = "stacking"  # stacking | blending
+    meta_learner: str = "logistic"  # logistic | tree
+    meta_c: float = 1.0  # inverse regularisation strength of the logistic meta-learner
+    meta_fraction: float = 0.5  # first part of valid fits the combiner, the rest the threshold
+    members: list[MemberConfig] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        one_of("model.method", self.method, ("stacking", "blending"))
+        one_of("model.meta_learner", self.meta_learner, ("logistic", "tree"))
+        at_least("model.meta_c", self.meta_c, 1e-6)
+        in_range("model.meta_fraction", self.meta_fraction, 0.1, 0.9)

@@ -1,0 +1,192 @@
+"""Metrics and the optimised objective: pure functions over arrays.
+
+The objective is a *skill* over the always-up baseline, never a raw F1: about half of all hours
+are up, so "always up" scores an up-class F1 near 0.67 and a threshold chosen to maximise F1
+drifts towards being long all the time. Skill scores are 0 for that degenerate model:
+
+- ``f1``: (F1_up - F1_always_up) / (1 - F1_always_up)
+- ``up_recall``: up recall - false-up rate (Youden's J; always-up has recall 1 and J = 0)
+
+minus ``drawdown_penalty`` times how far the strategy's max drawdown is past the limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import rankdata
+
+from trainer.trading import decision_rows, max_drawdown, net_returns, sharpe
+
+HOURS_PER_YEAR = 24 * 365
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    """Everything that turns scores into the objective (built once per run from config)."""
+
+    metric: str  # f1 | up_recall
+    drawdown_penalty: float
+    drawdown_limit: float  # e.g. -0.10
+    horizon: int  # hours
+    cost_bps: float  # fee + slippage per unit of turnover
+    allow_short: bool = False
+    n_thresholds: int = 49
+
+
+def always_up_f1(y_up: np.ndarray) -> float:
+    """Up-class F1 of predicting up on every row: 2p / (1 + p)."""
+    p = float(np.mean(y_up)) if y_up.size else 0.0
+    return 2.0 * p / (1.0 + p) if p > 0 else 0.0
+
+
+def _counts(pred_up: np.ndarray, y_up: np.ndarray) -> tuple[np.ndarray, ...]:
+    """TP, FP, FN, TN over the last axis; pred_up may be (n,) or (k, n)."""
+    y = y_up.astype(bool)
+    tp = np.sum(pred_up & y, axis=-1)
+    fp = np.sum(pred_up & ~y, axis=-1)
+    fn = np.sum(~pred_up & y, axis=-1)
+    tn = np.sum(~pred_up & ~y, axis=-1)
+    return tp, fp, fn, tn
+
+
+def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return np.divide(a, b, out=np.zeros_like(a), where=b > 0)
+
+
+def skill(pred_up: np.ndarray, y_up: np.ndarray, metric: str) -> np.ndarray:
+    """The skill score over the always-up baseline, per row of ``pred_up``."""
+    tp, fp, fn, tn = _counts(pred_up, y_up)
+    if metric == "f1":
+        f1 = _safe_div(2 * tp, 2 * tp + fp + fn)
+        base = always_up_f1(y_up)
+        return (f1 - base) / (1.0 - base) if base < 1.0 else f1 * 0.0
+    return _safe_div(tp, tp + fn) - _safe_div(fp, fp + tn)
+
+
+def auc(scores: np.ndarray, y_up: np.ndarray) -> float:
+    """ROC AUC by the rank-sum formula; 0.5 when one class is absent."""
+    y = y_up.astype(bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return 0.5
+    ranks = rankdata(scores)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def positions(scores: np.ndarray, threshold: float, allow_short: bool) -> np.ndarray:
+    """+1 where the score is above the threshold; else -1 (short allowed) or 0, (…, n)."""
+    up = scores > threshold
+    if allow_short:
+        return np.where(up, 1.0, -1.0)
+    return up.astype(np.float64)
+
+
+def strategy_returns(
+    scores: np.ndarray,
+    threshold: float,
+    returns: np.ndarray,
+    hours: np.ndarray,
+    spec: ObjectiveSpec,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, net returns) on the decision rows only, each held for the horizon."""
+    rows = decision_rows(hours, spec.horizon)
+    pos = positions(scores[rows], threshold, spec.allow_short)
+    return pos, net_returns(pos, returns[rows], spec.cost_bps)
+
+
+def candidate_thresholds(scores: np.ndarray, n: int) -> np.ndarray:
+    """Quantiles of the validation scores, so any score scale (probability, return) works."""
+    qs = np.linspace(0.02, 0.98, n)
+    return np.unique(np.quantile(scores, qs))
+
+
+def objective_at(
+    scores: np.ndarray,
+    y_up: np.ndarray,
+    returns: np.ndarray,
+    hours: np.ndarray,
+    thresholds: np.ndarray,
+    spec: ObjectiveSpec,
+) -> np.ndarray:
+    """The objective for each candidate threshold, (k,)."""
+    pred = scores[None, :] > thresholds[:, None]  # (k, n)
+    values = skill(pred, y_up, spec.metric)
+    if spec.drawdown_penalty > 0:
+        dd = np.array(
+            [max_drawdown(strategy_returns(scores, t, returns, hours, spec)[1]) for t in thresholds]
+        )
+        values = values - spec.drawdown_penalty * np.maximum(0.0, spec.drawdown_limit - dd)
+    return np.asarray(values, dtype=np.float64)
+
+
+def calibrate(
+    scores: np.ndarray, y_up: np.ndarray, returns: np.ndarray, hours: np.ndarray, spec: ObjectiveSpec
+) -> tuple[float, float]:
+    """(threshold, objective): the candidate threshold that maximises the objective.
+
+    Only ever called on validation data. Rows without a score (NaN) are ignored.
+    """
+    ok = np.isfinite(scores)
+    scores, y_up, returns, hours = scores[ok], y_up[ok], returns[ok], hours[ok]
+    if scores.size == 0:
+        return 0.5, float("-inf")
+    thresholds = candidate_thresholds(scores, spec.n_thresholds)
+    values = objective_at(scores, y_up, returns, hours, thresholds, spec)
+    best = int(np.argmax(values))
+    return float(thresholds[best]), float(values[best])
+
+
+def metrics(
+    scores: np.ndarray,
+    threshold: float,
+    y_up: np.ndarray,
+    returns: np.ndarray,
+    hours: np.ndarray,
+    spec: ObjectiveSpec,
+    regression: bool = False,
+) -> dict[str, float]:
+    """Every reported metric of one part (valid or test) at a fixed threshold."""
+    ok = np.isfinite(scores)
+    scores, y_up, returns, hours = scores[ok], y_up[ok], returns[ok], hours[ok]
+    pred = scores > threshold
+    tp, fp, fn, _ = (float(v) for v in _counts(pred, y_up))
+    pos, net = strategy_returns(scores, threshold, returns, hours, spec)
+    traded = pos != 0
+    rows = decision_rows(hours, spec.horizon)
+    signed = pos * returns[rows]
+    mdd = max_drawdown(net)
+    obj = float(skill(pred, y_up, spec.metric)) - spec.drawdown_penalty * max(
+        0.0, spec.drawdown_limit - mdd
+    )
+    out = {
+        "f1_up": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
+        "up_recall": tp / (tp + fn) if tp + fn else 0.0,
+        "precision_up": tp / (tp + fp) if tp + fp else 0.0,
+        "hit_rate": float(np.mean(signed[traded] > 0)) if traded.any() else 0.0,
+        "auc": auc(scores, y_up),
+        "n_trades": int(traded.sum()),
+        "cum_return": float(np.prod(1.0 + net) - 1.0),
+        "max_drawdown": mdd,
+        "sharpe": sharpe(net, HOURS_PER_YEAR / spec.horizon),
+        "objective": obj,
+        "baseline_f1_up": always_up_f1(y_up),
+        "skill": float(skill(pred, y_up, spec.metric)),
+        "buy_and_hold_return": float(np.expm1(np.sum(returns[rows]))),
+        "n_rows": int(scores.size),
+    }
+    if regression:
+        out["rmse"] = float(np.sqrt(np.mean((scores - returns) ** 2)))
+        out["ic"] = _spearman(scores, returns)
+    return out
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    if a.size < 3:
+        return 0.0
+    ra, rb = rankdata(a), rankdata(b)
+    c = np.corrcoef(ra, rb)[0, 1]
+    return float(c) if np.isfinite(c) else 0.0

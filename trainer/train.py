@@ -1,0 +1,123 @@
+"""``train(cfg, run_dir)``: one run from a composed config to a run directory.
+
+No Hydra in here, so tests and evaluation call it directly. Returns the number a sweeper
+maximises: the validation objective (holdout) or the mean out-of-sample objective of the
+walk-forward folds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+from trainer.artifacts import git_revision, package_versions, save_run
+from trainer.config import TrainConfig, to_dict, validate
+from trainer.dataset import Table, build_table
+from trainer.fit import FoldResult, fit_fold, make_scorer, objective_spec
+from trainer.hardware import resolve, seed_everything
+from trainer.learners.base import FitContext, NullReporter, Reporter
+from trainer.splits import Fold, holdout, walk_forward
+
+
+def folds_for(conf: TrainConfig, table: Table) -> list[Fold]:
+    """The run's folds: one holdout (or the npz's own cut), or the walk-forward folds."""
+    embargo = conf.split.embargo_hours
+    if embargo is None:
+        embargo = conf.target.hours
+    fractions = (conf.split.train, conf.split.valid, conf.split.test)
+    if conf.split.name == "walk_forward":
+        return list(
+            walk_forward(
+                table.timestamps, conf.split.start, conf.split.end, conf.split.step_months,
+                fractions, embargo,
+            )
+        )
+    if table.fixed_split is not None:
+        return [table.fixed_split]
+    return [holdout(table.timestamps, fractions, embargo)]
+
+
+def fit_context(conf: TrainConfig) -> FitContext:
+    res = resolve(conf.hardware, needs_device=conf.model.family != "tree")
+    return FitContext(
+        task=conf.target.task,
+        seed=conf.seed,
+        threads=res.threads,
+        device=res.device,
+        precision=res.precision,
+        batch_size=conf.hardware.batch_size,
+        tf32=conf.hardware.tf32,
+        cudnn_benchmark=conf.hardware.cudnn_benchmark,
+        progress=conf.progress,
+        score=make_scorer(objective_spec(conf)),
+    )
+
+
+def run_metadata(conf: TrainConfig, result: FoldResult, context: FitContext) -> dict[str, Any]:
+    p = result.prepared
+    return {
+        "model": conf.model.name,
+        "family": conf.model.family,
+        "target": {"horizon": conf.target.horizon, "task": conf.target.task},
+        "feature_names": p.feature_names,
+        "dropped_constant_features": p.dropped,
+        "scaler": p.scaler.to_json(),
+        "threshold": result.threshold,
+        "data_hash": p.table.data_hash,
+        "data_source": p.table.source,
+        "gaps": p.table.gap_report,
+        "split": {"fold": p.fold.name, "bounds": p.bounds()},
+        "seed": conf.seed,
+        "seeds": {"python": conf.seed, "numpy": conf.seed, "learner": conf.seed},
+        "device": context.device,
+        "threads": context.threads,
+        "versions": package_versions(),
+        "git_revision": git_revision(),
+        "config": to_dict(conf),
+    }
+
+
+def train(cfg: DictConfig | TrainConfig, run_dir: Path, reporter: Reporter | None = None) -> float:
+    conf = validate(cfg)
+    context = fit_context(conf)  # fails fast on hardware=a10 without CUDA, before any data work
+    seed_everything(conf.seed)
+    table = build_table(conf.data, conf.features)
+    folds = folds_for(conf, table)
+    if reporter is None:
+        from trainer.tuning import make_reporter
+
+        reporter = make_reporter(conf.trial)
+    spec = objective_spec(conf)
+    if len(folds) == 1:
+        result = fit_fold(conf, table, folds[0], context, reporter, spec)
+        metrics: dict[str, Any] = {**result.metrics, "threshold": result.threshold}
+        objective = result.metrics["valid"]["objective"]
+    else:
+        # One model per fold; each fold's out-of-sample objective is an intermediate value,
+        # in time order, so a pruner can stop a weak configuration after a few quarters.
+        per_fold = []
+        for step, fold in enumerate(folds, start=1):
+            result = fit_fold(conf, table, fold, context, NullReporter(), spec)
+            value = result.metrics["test"]["objective"]
+            per_fold.append({"fold": fold.name, **result.metrics["test"]})
+            if reporter.active:
+                reporter.report(value, step)
+        objective = float(np.mean([f["objective"] for f in per_fold]))
+        metrics = {
+            **result.metrics,
+            "threshold": result.threshold,
+            "walk_forward": {"folds": per_fold, "mean_objective": objective},
+        }
+    metadata = run_metadata(conf, result, context)
+    save_run(run_dir, result.learner, conf.model.name, metadata, metrics)
+    from trainer.tuning import record_trial
+
+    record_trial(conf.trial, metrics, run_dir, table.data_hash, conf.seed)
+    if conf.progress:
+        from trainer.console import print_metrics
+
+        print_metrics(metrics, run_dir)
+    return float(objective)
