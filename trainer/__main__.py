@@ -6,15 +6,14 @@ objective for a sweeper. User mistakes end in one line on stderr and exit code 2
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from trainer.cli import run_entrypoint
 from trainer.config import register
-from trainer.errors import UserError
 
 register()
 
@@ -23,12 +22,8 @@ register()
 def main(cfg: DictConfig) -> float:
     from trainer.train import train
 
-    try:
-        return train(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    return train(cfg, Path(HydraConfig.get().runtime.output_dir))
 
 
 if __name__ == "__main__":
-    main()
+    run_entrypoint(main)

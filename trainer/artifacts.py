@@ -31,7 +31,16 @@ MODEL_DIR = "model"
 METADATA_FILE = "metadata.json"
 METRICS_FILE = "metrics.json"
 CONFIG_FILE = ".hydra/config.yaml"
-PACKAGES = ("quantsweep", "numpy", "pandas", "xgboost-cpu", "xgboost", "lightgbm", "torch", "optuna")
+PACKAGES = (
+    "quantsweep",
+    "numpy",
+    "pandas",
+    "xgboost-cpu",
+    "xgboost",
+    "lightgbm",
+    "torch",
+    "optuna",
+)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

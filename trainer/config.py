@@ -17,6 +17,7 @@ from trainer.data.config import (
     CsvDataConfig,
     DataConfig,
     FeaturesConfig,
+    JoinedDataConfig,
     NpzDataConfig,
     ParquetDataConfig,
     SyntheticDataConfig,
@@ -168,6 +169,7 @@ def register() -> None:
         "csv": CsvDataConfig,
         "parquet": ParquetDataConfig,
         "npz": NpzDataConfig,
+        "binance_btc": JoinedDataConfig,
     }.items():
         cs.store(group="data", name=f"{name}_schema", node=node)
     cs.store(group="split", name="split_schema", node=SplitConfig)

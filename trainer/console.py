@@ -9,8 +9,21 @@ from rich.console import Console
 from rich.table import Table
 
 COLUMNS = (
-    "objective", "skill", "f1_up", "baseline_f1_up", "up_recall", "precision_up", "hit_rate",
-    "auc", "n_trades", "cum_return", "buy_and_hold_return", "max_drawdown", "sharpe", "rmse", "ic",
+    "objective",
+    "skill",
+    "f1_up",
+    "baseline_f1_up",
+    "up_recall",
+    "precision_up",
+    "hit_rate",
+    "auc",
+    "n_trades",
+    "cum_return",
+    "buy_and_hold_return",
+    "max_drawdown",
+    "sharpe",
+    "rmse",
+    "ic",
 )
 
 

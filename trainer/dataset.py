@@ -90,7 +90,9 @@ def build_table(data: DataConfig, features: FeaturesConfig) -> Table:
             f"data source '{data.source}': no row has complete features and labels"
             " (too little history for the longest feature window?)"
         )
-    timestamps = market.index[complete].tz_convert("UTC").tz_localize(None).to_numpy("datetime64[ns]")
+    timestamps = (
+        market.index[complete].tz_convert("UTC").tz_localize(None).to_numpy("datetime64[ns]")
+    )
     return Table(
         X=np.ascontiguousarray(feats.to_numpy(dtype=np.float64)[complete]),
         feature_names=[str(c) for c in feats.columns],

@@ -6,7 +6,7 @@ metrics on valid and test (test touched once, at the end).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -45,7 +45,9 @@ def make_scorer(spec: ObjectiveSpec) -> Any:
     """score(scores, split) -> the validation objective at its best threshold."""
 
     def score(scores: np.ndarray, split: SplitData) -> float:
-        return calibrate(scores, up_labels(split), split.returns, hours_of(split.timestamps), spec)[1]
+        return calibrate(scores, up_labels(split), split.returns, hours_of(split.timestamps), spec)[
+            1
+        ]
 
     return score
 
@@ -83,6 +85,13 @@ def fit_fold(
     spec: ObjectiveSpec,
 ) -> FoldResult:
     prepared = prepare(table, fold, conf.target.hours, conf.target.task, conf.features.constant_tol)
+    context = replace(
+        context,
+        feature_names=tuple(prepared.feature_names),
+        scaler_mean=prepared.scaler.mean,
+        scaler_scale=prepared.scaler.scale,
+        horizon=conf.target.hours,
+    )
     learner = build_learner(conf.model, context)
     learner.fit(prepared.train, prepared.valid, reporter)
     valid_scores = learner.predict(prepared.valid)

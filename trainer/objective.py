@@ -124,7 +124,11 @@ def objective_at(
 
 
 def calibrate(
-    scores: np.ndarray, y_up: np.ndarray, returns: np.ndarray, hours: np.ndarray, spec: ObjectiveSpec
+    scores: np.ndarray,
+    y_up: np.ndarray,
+    returns: np.ndarray,
+    hours: np.ndarray,
+    spec: ObjectiveSpec,
 ) -> tuple[float, float]:
     """(threshold, objective): the candidate threshold that maximises the objective.
 

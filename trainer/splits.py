@@ -65,7 +65,9 @@ def walk_forward(
     """
     first, last = _to_ts(timestamps[0]), _to_ts(timestamps[-1])
     lo, hi = pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC") + pd.Timedelta(hours=23)
-    if lo < first or hi > last + pd.Timedelta(hours=1):
+    # The table's last rows have no label for the longest horizon (4h), so a period may end
+    # up to a day after its last row (2025-12-31 on data ending 2025-12-31 19:00).
+    if lo < first or hi > last + pd.Timedelta(hours=24):
         raise UserError(
             f"split.start={start}, split.end={end}: the walk-forward period lies outside the data"
             f" ({first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC); set split.start/split.end"
@@ -79,7 +81,9 @@ def walk_forward(
         step = t1 - t0
         v0 = t0 - embargo - step * (fractions[1] / fractions[2])
         tr0 = v0 - embargo - step * (fractions[0] / fractions[2])
-        parts = [_rows(timestamps, a, b) for a, b in ((tr0, v0 - embargo), (v0, t0 - embargo), (t0, t1))]
+        parts = [
+            _rows(timestamps, a, b) for a, b in ((tr0, v0 - embargo), (v0, t0 - embargo), (t0, t1))
+        ]
         name = f"{t0.year}Q{(t0.month - 1) // 3 + 1}" if step_months == 3 else f"{t0:%Y-%m}"
         fold = Fold(name, *parts)
         _check_sizes(fold, f"walk-forward fold {name}")

@@ -31,8 +31,12 @@ def folds_for(conf: TrainConfig, table: Table) -> list[Fold]:
     if conf.split.name == "walk_forward":
         return list(
             walk_forward(
-                table.timestamps, conf.split.start, conf.split.end, conf.split.step_months,
-                fractions, embargo,
+                table.timestamps,
+                conf.split.start,
+                conf.split.end,
+                conf.split.step_months,
+                fractions,
+                embargo,
             )
         )
     if table.fixed_split is not None:

@@ -1,10 +1,12 @@
-"""Schemas of the `data` and `features` config groups."""
+"""Schemas of the `data` and `features` config groups (registered by ``trainer.config``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from omegaconf import MISSING
+
+from trainer.errors import UserError, at_least, in_range
 
 
 @dataclass
@@ -13,6 +15,9 @@ class DataConfig:
     # Missing hours are forward-filled up to this many hours; longer gaps split the series
     # into segments that no feature window, label or sequence window crosses.
     max_ffill_hours: int = 2
+
+    def __post_init__(self) -> None:
+        at_least("data.max_ffill_hours", self.max_ffill_hours, 0)
 
 
 @dataclass
@@ -23,6 +28,11 @@ class SyntheticDataConfig(DataConfig):
     seed: int = 42  # the market's own seed: a `seed=` sweep must not change the data
     # Strength of the planted predictive signal; 0 gives a no-signal control market.
     signal_strength: float = 0.05
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.signal_strength < 1.0:
+            raise UserError(f"data.signal_strength={self.signal_strength}: must be in [0, 1)")
 
 
 @dataclass
@@ -43,9 +53,117 @@ class NpzDataConfig(DataConfig):
     path: str = MISSING
 
 
+ROLES = ("price", "futures", "futures_mark", "funding", "macro", "onchain")
+
+
+@dataclass
+class RoleFileConfig:
+    """One file of a joined source: which role its columns play and when each row is known."""
+
+    path: str = MISSING  # relative to data.root
+    role: str = MISSING  # price | futures | futures_mark | funding | macro | onchain
+    time_column: str = "timestamp"
+    # A row stamped T is known from T + lag_hours (macro dated D: after the US close of D).
+    lag_hours: int = 0
+    # How long a value is held when the next one is missing; longer, the role is empty there.
+    max_stale_hours: int = 2
+    # The file's columns to take (macro/onchain); empty: every numeric column
+    columns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class JoinedDataConfig(DataConfig):
+    """Several files joined by role onto the hourly index of the one ``price`` file."""
+
+    source: str = "binance_btc"
+    root: str = "../shared/data"
+    files: dict[str, RoleFileConfig] = field(default_factory=dict)
+    start: str | None = None  # trim the price file's index (UTC dates, inclusive)
+    end: str | None = None
+
+
+def _windows(key: str, values: list[int], low: int = 1) -> None:
+    for v in values:
+        if not isinstance(v, int) or v < low:
+            raise UserError(f"{key}={list(values)}: every window must be an integer >= {low}")
+
+
+@dataclass
+class PriceFeatures:
+    enabled: bool = True
+    return_windows: list[int] = field(default_factory=lambda: [1, 4, 24])  # log ret, pct-change
+    zscore_windows: list[int] = field(default_factory=lambda: [7, 24, 168])  # close vs its mean
+    volatility_windows: list[int] = field(default_factory=lambda: [24, 168])  # std of 1h returns
+    range_windows: list[int] = field(default_factory=lambda: [24])  # mean log(high/low)
+    volume_zscore_windows: list[int] = field(default_factory=lambda: [24, 168])  # of log volume
+    volume_delta_windows: list[int] = field(default_factory=lambda: [1, 24])  # log-volume change
+
+    def __post_init__(self) -> None:
+        _windows("features.price.return_windows", self.return_windows)
+        _windows("features.price.zscore_windows", self.zscore_windows, 2)
+        _windows("features.price.volatility_windows", self.volatility_windows, 2)
+        _windows("features.price.range_windows", self.range_windows)
+        _windows("features.price.volume_zscore_windows", self.volume_zscore_windows, 2)
+        _windows("features.price.volume_delta_windows", self.volume_delta_windows)
+
+
+@dataclass
+class FuturesFeatures:
+    """Basis (futures / spot - 1) of futures_close (``basis_*``) and futures_mark (``mark_basis_*``)."""
+
+    enabled: bool = True
+    delta_windows: list[int] = field(default_factory=lambda: [1, 24])
+    zscore_windows: list[int] = field(default_factory=lambda: [24, 168])
+
+    def __post_init__(self) -> None:
+        _windows("features.futures.delta_windows", self.delta_windows)
+        _windows("features.futures.zscore_windows", self.zscore_windows, 2)
+
+
+@dataclass
+class FundingFeatures:
+    enabled: bool = True
+    delta_windows: list[int] = field(default_factory=lambda: [8, 24])  # settlements are 8h apart
+    zscore_windows: list[int] = field(default_factory=lambda: [24, 168])
+
+    def __post_init__(self) -> None:
+        _windows("features.funding.delta_windows", self.delta_windows)
+        _windows("features.funding.zscore_windows", self.zscore_windows, 2)
+
+
+@dataclass
+class MacroFeatures:
+    """Change over each window of every macro column, as held from its publication hour:
+    pct-change for levels, difference for columns in percent (names ending in ``_pct``)."""
+
+    enabled: bool = True
+    change_windows: list[int] = field(default_factory=lambda: [24])
+
+    def __post_init__(self) -> None:
+        _windows("features.macro.change_windows", self.change_windows)
+
+
+@dataclass
+class OnchainFeatures:
+    enabled: bool = True
+    delta_windows: list[int] = field(default_factory=lambda: [24])
+    zscore_windows: list[int] = field(default_factory=lambda: [168])
+
+    def __post_init__(self) -> None:
+        _windows("features.onchain.delta_windows", self.delta_windows)
+        _windows("features.onchain.zscore_windows", self.zscore_windows, 2)
+
+
 @dataclass
 class FeaturesConfig:
-    return_windows: list[int] = field(default_factory=lambda: [1, 4, 24])
-    zscore_windows: list[int] = field(default_factory=lambda: [7, 24])
+    price: PriceFeatures = field(default_factory=PriceFeatures)
+    futures: FuturesFeatures = field(default_factory=FuturesFeatures)
+    funding: FundingFeatures = field(default_factory=FundingFeatures)
+    macro: MacroFeatures = field(default_factory=MacroFeatures)
+    onchain: OnchainFeatures = field(default_factory=OnchainFeatures)
+    calendar: bool = True  # hour of day and day of week, as sin/cos (known in advance)
     # Columns whose training std is below this are dropped (train part only).
     constant_tol: float = 1e-12
+
+    def __post_init__(self) -> None:
+        in_range("features.constant_tol", self.constant_tol, 0.0, 1.0)

@@ -35,7 +35,11 @@ class SplitData:
     def subset(self, rows: slice) -> SplitData:
         """A contiguous sub-range, still views (used to split valid for stacking)."""
         return SplitData(
-            self.X[rows], self.y[rows], self.returns[rows], self.timestamps[rows], self.segment[rows]
+            self.X[rows],
+            self.y[rows],
+            self.returns[rows],
+            self.timestamps[rows],
+            self.segment[rows],
         )
 
 
@@ -57,6 +61,12 @@ class FitContext:
     cudnn_benchmark: bool = False
     progress: bool = False
     score: Callable[[np.ndarray, SplitData], float] | None = None
+    # The input space of this fold (set by the trainer per fold): learners that reuse a model
+    # trained elsewhere (ensemble members given by path) map features through these.
+    feature_names: tuple[str, ...] = ()
+    scaler_mean: np.ndarray | None = None
+    scaler_scale: np.ndarray | None = None
+    horizon: int = 1  # label horizon in hours (embargo inside learners that split train)
 
 
 class Reporter(Protocol):

@@ -6,6 +6,7 @@ before any work starts.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from omegaconf import MISSING
@@ -87,8 +88,9 @@ class SequenceConfig(ModelConfig):
     max_epochs: int = 10
     patience: int = 3  # epochs without a better validation objective before stopping
     train_stride: int = 1  # hours between consecutive training windows (>1 to sweep on a CPU)
-    max_batches_per_epoch: int | None = None
+    max_batches_per_epoch: int | None = None  # a cap per epoch (each epoch reshuffles)
     input_norm: str = "zscore"  # zscore (train statistics) | layernorm
+    grad_clip: float = 1.0  # max gradient norm; recurrent nets spike without it
 
     def _check_common(self) -> None:
         in_range("model.sequence_len", self.sequence_len, 2, 512)
@@ -102,6 +104,8 @@ class SequenceConfig(ModelConfig):
         if self.max_batches_per_epoch is not None:
             at_least("model.max_batches_per_epoch", self.max_batches_per_epoch, 1)
         one_of("model.input_norm", self.input_norm, ("zscore", "layernorm"))
+        if not self.grad_clip > 0:
+            raise UserError(f"model.grad_clip={self.grad_clip}: must be > 0")
 
 
 @dataclass
@@ -137,28 +141,80 @@ class TransformerConfig(SequenceConfig):
             )
 
 
+# families an ensemble may train inside the run (no nested ensembles)
+MEMBER_MODELS = ("xgboost", "lightgbm", "lstm", "transformer")
+MEMBER_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
 @dataclass
 class MemberConfig:
-    """An ensemble member: a model config trained in the run, or a path to a saved run."""
+    """An ensemble member: a model family trained in the run, or a path to a saved run."""
 
-    name: str = MISSING
-    model: str | None = None  # a model group option (xgboost, lstm, ...) trained in the run
-    path: str | None = None  # a run directory or a study's best/
-    overrides: dict[str, str] = field(default_factory=dict)  # model.<key> overrides
+    name: str = MISSING  # unique; names the member's subdirectory and its column in reports
+    model: str | None = None  # a model family (xgboost, lightgbm, lstm, transformer) fitted here
+    path: str | None = None  # a run directory or a study's best/, used as saved (not refitted)
+    # model.<key>=value for a `model` member, on top of that family's schema defaults; values are
+    # strings parsed like command-line overrides ("3", "0.1", "null") and range-checked
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    def check(self, where: str) -> None:
+        if not MEMBER_NAME.fullmatch(self.name):
+            raise UserError(
+                f"{where}.name={self.name!r}: use letters, digits, '_' or '-'"
+                " (it names a directory)"
+            )
+        if (self.model is None) == (self.path is None):
+            raise UserError(f"{where} ({self.name}): set exactly one of 'model' or 'path'")
+        if self.model is not None:
+            one_of(f"{where}.model", self.model, MEMBER_MODELS)
+        if self.path is not None and self.overrides:
+            raise UserError(
+                f"{where} ({self.name}): 'overrides' apply to 'model' members only; a 'path'"
+                " member is used as it was saved"
+            )
 
 
 @dataclass
 class EnsembleConfig(ModelConfig):
     name: str = "ensemble"
     family: str = "ensemble"
-    method: str = "stacking"  # stacking | blending
-    meta_learner: str = "logistic"  # logistic | tree
-    meta_c: float = 1.0  # inverse regularisation strength of the logistic meta-learner
-    meta_fraction: float = 0.5  # first part of valid fits the combiner, the rest the threshold
+    method: str = "stacking"  # stacking (a meta-learner) | blending (non-negative weights, sum 1)
+    meta_learner: str = "logistic"  # stacking: logistic (ridge for regression) | tree (LightGBM)
+    meta_c: float = (
+        1.0  # inverse L2 strength of the logistic/ridge meta-learner, on z-scored inputs
+    )
+    # The last meta_fraction of train (after an embargo of the horizon) fits the combiner on the
+    # predictions of members fitted on the rest; valid stays out-of-sample for both.
+    meta_fraction: float = 0.25
+    use: str = ""  # "+"-joined member names to combine (e.g. xgb+lstm); empty: every member
     members: list[MemberConfig] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         one_of("model.method", self.method, ("stacking", "blending"))
         one_of("model.meta_learner", self.meta_learner, ("logistic", "tree"))
         at_least("model.meta_c", self.meta_c, 1e-6)
-        in_range("model.meta_fraction", self.meta_fraction, 0.1, 0.9)
+        in_range("model.meta_fraction", self.meta_fraction, 0.05, 0.5)
+        if not self.members:
+            raise UserError("model.members: empty; list at least one member (model: or path:)")
+        names = [m.name for m in self.members]
+        for i, member in enumerate(self.members):
+            member.check(f"model.members[{i}]")
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise UserError(f"model.members: names must be unique; repeated: {duplicates}")
+        unknown = [n for n in self.used_names() if n not in names]
+        if unknown:
+            raise UserError(
+                f"model.use={self.use!r}: no member named {', '.join(unknown)};"
+                f" members are {', '.join(names)}"
+            )
+
+    def used_names(self) -> list[str]:
+        """The members combined, in the order listed under ``members``."""
+        if not self.use:
+            return [m.name for m in self.members]
+        return [n for n in self.use.split("+") if n]
+
+    def used_members(self) -> list[MemberConfig]:
+        wanted = set(self.used_names())
+        return [m for m in self.members if m.name in wanted]

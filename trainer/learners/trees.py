@@ -106,7 +106,9 @@ class XGBoostLearner:
             booster.load_model(str(directory / "model.ubj"))
         except xgb.core.XGBoostError as exc:
             msg = str(exc).splitlines()[0]
-            raise UserError(f"{directory / 'model.ubj'}: cannot load XGBoost model ({msg})") from None
+            raise UserError(
+                f"{directory / 'model.ubj'}: cannot load XGBoost model ({msg})"
+            ) from None
         learner.booster_ = booster
         learner.n_rounds_ = int(meta["n_rounds"])
         return learner
@@ -206,6 +208,8 @@ class LightGBMLearner:
             learner.booster_ = lgb.Booster(model_file=str(directory / "model.txt"))
         except lgb.basic.LightGBMError as exc:
             msg = str(exc).splitlines()[0]
-            raise UserError(f"{directory / 'model.txt'}: cannot load LightGBM model ({msg})") from None
+            raise UserError(
+                f"{directory / 'model.txt'}: cannot load LightGBM model ({msg})"
+            ) from None
         learner.n_rounds_ = int(learner.booster_.current_iteration())
         return learner

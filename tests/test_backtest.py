@@ -1,0 +1,136 @@
+"""Vectorised backtests: agree with the trainer's trading core and with a plain loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evaluation.backtest import (
+    backtest,
+    confirm,
+    hold,
+    horizon_decisions,
+    momentum_positions,
+    signal_positions,
+    simple_returns,
+)
+from trainer.trading import max_drawdown, net_returns, sharpe
+
+
+def _market(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    log_ret = rng.standard_t(4, n) * 0.004 + 0.0001
+    return log_ret, simple_returns(log_ret)
+
+
+def _loop_backtest(pos: list[float], ret: list[float], cost_bps: float) -> tuple[float, float]:
+    """The obvious bar-by-bar loop: (total return, max drawdown)."""
+    equity, peak, worst, prev = 1.0, 1.0, 0.0, 0.0
+    for p, r in zip(pos, ret, strict=True):
+        equity *= 1.0 + p * r - abs(p - prev) * cost_bps * 1e-4
+        prev = p
+        peak = max(peak, equity)
+        worst = min(worst, equity / peak - 1.0)
+    return equity - 1.0, worst
+
+
+def test_hourly_backtest_matches_the_trainer_trading_core() -> None:
+    log_ret, ret = _market(5000)
+    pos = (np.random.default_rng(1).random(5000) > 0.4).astype(np.float64)
+    bt = backtest(pos, ret, cost_bps=7.0)
+    net = net_returns(pos, log_ret, 7.0)
+    np.testing.assert_allclose(bt.net, net, rtol=0, atol=1e-15)
+    assert bt.max_drawdown == pytest.approx(max_drawdown(net), abs=1e-12)
+    assert bt.sharpe == pytest.approx(sharpe(net, 24 * 365), rel=1e-9)
+    assert bt.total_return == pytest.approx(np.prod(1 + net) - 1, rel=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.sampled_from([-1.0, 0.0, 1.0]), min_size=1, max_size=60),
+    st.floats(0.0, 50.0),
+    st.integers(0, 10_000),
+)
+def test_backtest_equals_a_bar_by_bar_loop(pos: list[float], cost: float, seed: int) -> None:
+    _, ret = _market(len(pos), seed)
+    bt = backtest(np.asarray(pos), ret, cost)
+    total, worst = _loop_backtest(pos, ret.tolist(), cost)
+    assert bt.total_return == pytest.approx(total, abs=1e-12)
+    assert bt.max_drawdown == pytest.approx(worst, abs=1e-12)
+    assert np.all(bt.drawdown <= 0)
+
+
+def test_a_loss_in_the_first_hour_is_a_drawdown() -> None:
+    bt = backtest(np.array([1.0, 1.0]), np.array([-0.1, 0.05]), cost_bps=0.0)
+    assert bt.max_drawdown == pytest.approx(-0.1)
+
+
+def test_flat_strategy_earns_nothing_and_trades_never() -> None:
+    _, ret = _market(1000)
+    bt = backtest(np.zeros(1000), ret, cost_bps=10.0)
+    assert bt.total_return == 0.0 and bt.max_drawdown == 0.0
+    assert bt.n_trades == 0 and bt.hit_rate == 0.0 and bt.sharpe == 0.0
+
+
+def test_costs_are_charged_per_unit_of_position_changed() -> None:
+    ret = np.zeros(4)
+    bt = backtest(np.array([1.0, -1.0, -1.0, 0.0]), ret, cost_bps=10.0)
+    # turnover 1 + 2 + 0 + 1 = 4 units at 10 bps each
+    assert bt.total_return == pytest.approx((1 - 1e-3) * (1 - 2e-3) * (1 - 1e-3) - 1)
+
+
+def test_four_hour_trades_are_counted_per_holding_period_with_their_compounded_return() -> None:
+    hours = np.arange(16) % 24
+    decisions = horizon_decisions(hours, 4)
+    raw = np.array([1.0] * 4 + [0.0] * 4 + [1.0] * 4 + [1.0] * 4)
+    held = hold(raw, decisions)
+    ret = np.array([0.01, -0.02, 0.0, 0.0] + [0.5] * 4 + [0.01] * 4 + [-0.01, 0.0, 0.0, 0.005])
+    bt = backtest(held, ret, cost_bps=5.0, decisions=decisions)
+    assert bt.n_trades == 3
+    # periods: 1.01 * 0.98 < 1 (miss), flat (no trade), up (hit), 0.99 * 1.005 < 1 (miss)
+    assert bt.hit_rate == pytest.approx(1 / 3)
+
+
+def test_hit_rate_of_a_ruinous_strategy_still_counts_periods() -> None:
+    ret = np.full(4000, -0.5)
+    decisions = horizon_decisions(np.arange(4000) % 24, 4)
+    bt = backtest(np.ones(4000), ret, cost_bps=0.0, decisions=decisions)
+    assert bt.n_trades == 1000 and bt.hit_rate == 0.0
+
+
+def test_hold_keeps_each_decision_until_the_next_and_is_flat_before_the_first() -> None:
+    decisions = np.array([False, True, False, False, True, False])
+    raw = np.array([9.0, 1.0, 9.0, 9.0, -1.0, 9.0])
+    np.testing.assert_array_equal(hold(raw, decisions), [0, 1, 1, 1, -1, -1])
+
+
+def test_signal_positions_are_flat_without_a_score_and_use_per_row_thresholds() -> None:
+    scores = np.array([0.2, 0.8, np.nan, 0.6, 0.6])
+    thresholds = np.array([0.5, 0.5, 0.5, 0.5, 0.7])
+    np.testing.assert_array_equal(signal_positions(scores, thresholds, False), [0, 1, 0, 1, 0])
+    np.testing.assert_array_equal(signal_positions(scores, thresholds, True), [-1, 1, 0, 1, -1])
+
+
+def test_confirmation_trades_the_fast_signal_only_where_the_slow_one_agrees() -> None:
+    fast = np.array([1.0, 1.0, 0.0, -1.0, -1.0])
+    slow = np.array([1.0, 0.0, 1.0, -1.0, 1.0])
+    np.testing.assert_array_equal(confirm(fast, slow), [1, 0, 0, -1, 0])
+
+
+def test_momentum_baseline_uses_only_past_returns() -> None:
+    log_ret = np.array([0.01, 0.01, -0.05, 0.02, 0.02, 0.02])
+    pos = momentum_positions(log_ret, lookback=2, allow_short=False)
+    # hour t looks at log_ret[t-2:t]: t=2 -> +0.02, t=3 -> -0.04, t=4 -> -0.03, t=5 -> +0.04
+    np.testing.assert_array_equal(pos, [0, 0, 1, 0, 0, 1])
+    changed = log_ret.copy()
+    changed[4:] = -1.0  # changing the future never changes an earlier position
+    np.testing.assert_array_equal(momentum_positions(changed, 2, False)[:5], pos[:5])
+
+
+def test_buy_and_hold_return_is_the_market_return() -> None:
+    log_ret, ret = _market(3000)
+    bt = backtest(np.ones(3000), ret, cost_bps=0.0)
+    assert bt.total_return == pytest.approx(np.expm1(log_ret.sum()), rel=1e-9)
+    assert bt.exposure == 1.0

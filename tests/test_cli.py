@@ -1,0 +1,57 @@
+"""`python -m trainer` from a user's shell: runs, sweeps seeds, and rejects mistakes early."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY, run_cli
+
+
+def test_cli_run_writes_a_hydra_run_directory(tmp_path: Path) -> None:
+    res = run_cli("trainer", *TINY, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    (run_dir,) = list((tmp_path / "outputs").glob("*/*"))
+    for name in (".hydra/config.yaml", "metrics.json", "metadata.json", "model/model.ubj"):
+        assert (run_dir / name).is_file(), name
+
+
+def test_seed_list_multirun_runs_three_jobs_in_one_directory(tmp_path: Path) -> None:
+    res = run_cli("trainer", *TINY, "search=grid", "seed=0,1,2", "-m", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    (sweep_dir,) = list((tmp_path / "outputs").glob("*/*"))
+    seeds = sorted(
+        json.loads((sweep_dir / str(i) / "metadata.json").read_text())["seed"] for i in range(3)
+    )
+    assert seeds == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("model.max_dept=5", "max_dept"),
+        ("model.max_depth=deep", "max_depth"),
+        ("model.subsample=1.5", "model.subsample"),
+        ("model=xgbost", "xgbost"),
+        ("target.horizon=2h", "target.horizon"),
+        ("data=csv", "data.path"),
+    ],
+)
+def test_config_mistakes_stop_before_any_work_with_one_clear_line(
+    tmp_path: Path, override: str, expected: str
+) -> None:
+    res = run_cli("trainer", "progress=false", override, cwd=tmp_path, timeout=60)
+    assert res.returncode != 0
+    assert expected in res.stderr
+    assert "Traceback" not in res.stderr + res.stdout
+    assert not list(tmp_path.glob("outputs/*/*/metrics.json"))
+
+
+def test_a_missing_csv_file_is_named_in_the_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.csv"
+    res = run_cli("trainer", "data=csv", f"data.path={missing}", cwd=tmp_path, timeout=60)
+    assert res.returncode != 0
+    assert str(missing) in res.stderr
+    assert "Traceback" not in res.stderr

@@ -1,0 +1,96 @@
+"""`train` end to end on the embedded market: artifacts, targets, reproducibility, reload."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import DictConfig
+
+from trainer.artifacts import load_run
+from trainer.config import validate
+from trainer.dataset import build_table, prepare
+from trainer.train import folds_for, train
+
+METRIC_KEYS = {
+    "f1_up",
+    "up_recall",
+    "precision_up",
+    "hit_rate",
+    "auc",
+    "n_trades",
+    "cum_return",
+    "max_drawdown",
+    "sharpe",
+    "objective",
+    "baseline_f1_up",
+}
+
+
+def test_default_run_writes_metrics_model_and_metadata(
+    compose_cfg: Callable[..., DictConfig], tmp_path: Path
+) -> None:
+    objective = train(compose_cfg(), tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["valid"]) >= METRIC_KEYS and set(metrics["test"]) >= METRIC_KEYS
+    assert objective == pytest.approx(metrics["valid"]["objective"])
+    assert (tmp_path / "model" / "model.ubj").is_file()
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    for key in ("feature_names", "scaler", "data_hash", "seed", "versions", "threshold"):
+        assert key in meta
+    assert len(meta["scaler"]["mean"]) == len(meta["feature_names"])
+    assert meta["versions"]["numpy"]
+
+
+@pytest.mark.parametrize("model", ["xgboost", "lightgbm"])
+@pytest.mark.parametrize(("horizon", "task"), [("4h", "direction"), ("1h", "regression")])
+def test_both_tree_learners_train_every_target(
+    compose_cfg: Callable[..., DictConfig], tmp_path: Path, model: str, horizon: str, task: str
+) -> None:
+    cfg = compose_cfg(f"model={model}", f"target.horizon={horizon}", f"target.task={task}")
+    train(cfg, tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert np.isfinite(metrics["test"]["objective"])
+    if task == "regression":
+        assert {"rmse", "ic"} <= set(metrics["test"])
+
+
+def test_same_seed_gives_identical_metrics(
+    compose_cfg: Callable[..., DictConfig], tmp_path: Path
+) -> None:
+    train(compose_cfg("seed=7"), tmp_path / "a")
+    train(compose_cfg("seed=7"), tmp_path / "b")
+    a = (tmp_path / "a" / "metrics.json").read_bytes()
+    b = (tmp_path / "b" / "metrics.json").read_bytes()
+    assert a == b
+
+
+def test_a_saved_run_loads_back_and_predicts_identically(
+    compose_cfg: Callable[..., DictConfig], tmp_path: Path
+) -> None:
+    cfg = compose_cfg("model=lightgbm")
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text(_yaml(cfg))
+    train(cfg, tmp_path)
+    run = load_run(tmp_path)
+    conf = validate(cfg)
+    table = build_table(conf.data, conf.features)
+    prepared = prepare(table, folds_for(conf, table)[0], 1, "direction", 1e-12)
+    assert run.feature_names == prepared.feature_names
+    np.testing.assert_allclose(run.scaler.mean, prepared.scaler.mean)
+    again = run.learner.predict(prepared.test)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert np.mean(again > run.threshold) == pytest.approx(np.mean(again > metrics["threshold"]))
+    from trainer.fit import evaluate_scores, objective_spec
+
+    m = evaluate_scores(again, run.threshold, prepared.test, objective_spec(conf), "direction")
+    assert m == pytest.approx(metrics["test"])
+
+
+def _yaml(cfg: DictConfig) -> str:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_yaml(cfg)

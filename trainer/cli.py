@@ -1,0 +1,75 @@
+"""Entrypoint wrapper: every user mistake ends in one line on stderr and exit code 2.
+
+Hydra prints composition errors over several lines with a hint about HYDRA_FULL_ERROR; we let
+them propagate instead and say the same thing once, naming the key or option.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from trainer.errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+def run_entrypoint(main: Callable[[], Any]) -> None:
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    from hydra.errors import (
+        ConfigCompositionException,
+        MissingConfigException,
+        OverrideParseException,
+    )
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        main()
+    except UserError as exc:
+        _fail(str(exc))
+    except MissingConfigException as exc:
+        _fail(_missing_option(exc))
+    except OverrideParseException as exc:
+        _fail(f"cannot parse the command line ({_first_line(exc)})")
+    except (ConfigCompositionException, OmegaConfBaseException) as exc:
+        _fail(describe_config_error(exc))
+
+
+def describe_config_error(exc: BaseException) -> str:
+    """One line from Hydra's or OmegaConf's multi-line message, naming the key."""
+    parts = [_first_line(exc)]
+    cause = exc.__cause__
+    if cause is not None:
+        parts.append(_first_line(cause))
+        key = getattr(cause, "full_key", None)
+        if key and key not in " ".join(parts):
+            parts.append(f"(key: {key})")
+    return ": ".join(p.rstrip(".") for p in parts[:2]) + (" " + parts[2] if len(parts) > 2 else "")
+
+
+def _missing_option(exc: Any) -> str:
+    text = str(exc)
+    head = _first_line(exc).replace("In 'train': ", "")
+    listing = text.split("Config search path")[0].splitlines()[1:]
+    options = [
+        line.strip()
+        for line in listing
+        if line.startswith("\t") and not line.strip().endswith("_schema")
+    ]
+    if options:
+        return f"{head}; available options: {', '.join(options)}"
+    return head
+
+
+def _first_line(exc: BaseException) -> str:
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(exc).__name__
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_USER_ERROR)

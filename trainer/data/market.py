@@ -1,0 +1,83 @@
+"""Load the hourly market table of a run (``data=synthetic|csv|parquet|binance_btc``).
+
+Called by ``trainer.dataset.build_table``. The market table: a UTC ``DatetimeIndex`` named
+``timestamp``, sorted, unique, on the hour; float64 columns by role (see
+``trainer.data.validate``). Short gaps (at most ``data.max_ffill_hours`` missing hours) are
+forward-filled; longer gaps stay as jumps of the index. Bad input raises ``UserError`` naming the
+file, the column and the first offending row, before any work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from trainer.data.config import (
+    CsvDataConfig,
+    DataConfig,
+    JoinedDataConfig,
+    ParquetDataConfig,
+    SyntheticDataConfig,
+)
+from trainer.data.gaps import gap_report
+from trainer.data.validate import market_table
+from trainer.errors import UserError
+
+SOURCES = ("synthetic", "csv", "parquet", "binance_btc", "joined")
+
+
+def load_market(cfg: DataConfig) -> pd.DataFrame:
+    """The validated hourly market table of ``cfg`` (a new frame; see module doc).
+
+    ``attrs["gaps_before_fill"]`` holds the gap report of the table as read, before short gaps
+    were filled (the index of the result only shows the long ones).
+    """
+    if cfg.max_ffill_hours < 0:
+        raise UserError(f"data.max_ffill_hours={cfg.max_ffill_hours}: must be >= 0")
+    if isinstance(cfg, SyntheticDataConfig):
+        from trainer.data.synthetic import generate_market
+
+        if not 0.0 <= cfg.signal_strength < 1.0:
+            raise UserError(f"data.signal_strength={cfg.signal_strength}: must be in [0, 1)")
+        try:
+            market = generate_market(cfg.start, cfg.end, cfg.seed, cfg.signal_strength)
+        except ValueError as exc:
+            raise UserError(f"data.start={cfg.start}, data.end={cfg.end}: {exc}") from None
+        market.attrs["gaps_before_fill"] = gap_report(market.index)
+        return market
+    if isinstance(cfg, JoinedDataConfig):
+        from trainer.data.joined import load_joined
+
+        return load_joined(cfg)
+    if isinstance(cfg, CsvDataConfig | ParquetDataConfig):
+        path = Path(cfg.path)
+        raw = read_csv(path) if isinstance(cfg, CsvDataConfig) else read_parquet(path)
+        return market_table(raw, f"data file {path}", cfg.max_ffill_hours)
+    raise UserError(f"data.source={cfg.source!r}: must be one of {', '.join(SOURCES)}")
+
+
+def _exists(path: Path) -> None:
+    if not path.is_file():
+        raise UserError(f"data.path={path}: file not found (relative paths start at {Path.cwd()})")
+
+
+def read_csv(path: Path, time_column: str = "timestamp") -> pd.DataFrame:
+    """A csv as read, with the time column kept as text (validated later)."""
+    _exists(path)
+    try:
+        return pd.read_csv(path, dtype={time_column: str}, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise UserError(f"data file {path}: empty file; need a header and data rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        msg = str(exc).strip().splitlines()[0]
+        raise UserError(f"data file {path}: not a readable csv ({msg})") from None
+
+
+def read_parquet(path: Path) -> pd.DataFrame:
+    _exists(path)
+    try:
+        return pd.read_parquet(path, engine="pyarrow")
+    except Exception as exc:  # pyarrow raises several types for a corrupt or foreign file
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"data file {path}: not a readable parquet file ({msg})") from None

@@ -1,0 +1,235 @@
+"""Turn a raw table read from a file into a validated hourly market table, or raise UserError.
+
+Called by ``trainer.data.market`` (csv, parquet) and ``trainer.data.joined`` (each file of a
+joined source) before any work. Every message names the file, the column and the first offending
+row (rows counted from 1 after the header), and what is allowed.
+
+Market columns by role (any subset beyond ``close``):
+
+- price: ``open, high, low, close, volume`` (``close`` required, never NaN: a missing hour is a
+  missing row);
+- futures: ``futures_close`` (perpetual trade price), ``futures_mark`` (mark price);
+- funding: ``funding_rate`` (per 8h settlement);
+- macro: ``macro_<name>``; on-chain: ``onchain_<name>``.
+
+Price and futures columns may start late (NaN before the first value); later NaN runs of at most
+``max_ffill_hours`` are forward-filled, longer ones are an error. Funding, macro and on-chain
+columns are slower than the table: they are held (forward-filled) from each known value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from trainer.data.gaps import fill_short_gaps, gap_report
+from trainer.errors import UserError
+
+PRICE = ("open", "high", "low", "close", "volume")
+FUTURES = ("futures_close", "futures_mark")
+FUNDING = ("funding_rate",)
+PREFIXES = ("macro_", "onchain_")
+ALLOWED = "open, high, low, close, volume, futures_close, futures_mark, funding_rate, macro_<name>, onchain_<name>"
+POSITIVE = ("open", "high", "low", "close", *FUTURES)
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_UTC_SUFFIX = re.compile(r"(?:Z|[+-]00:?00)$")
+
+
+def is_market_column(name: str) -> bool:
+    if name in PRICE or name in FUTURES or name in FUNDING:
+        return True
+    return any(name.startswith(p) and bool(_NAME.match(name[len(p) :])) for p in PREFIXES)
+
+
+def held_column(name: str) -> bool:
+    """Slower-than-hourly roles, held from each known value until the next."""
+    return name in FUNDING or name.startswith(PREFIXES)
+
+
+def _where(origin: str, column: str, row: int | None = None) -> str:
+    at = f", row {row + 1}" if row is not None else ""
+    return f"{origin}, column '{column}'{at}"
+
+
+def parse_timestamps(
+    values: pd.Series, origin: str, column: str = "timestamp", hourly: bool = True
+) -> pd.DatetimeIndex:
+    """UTC timestamps, on the hour when ``hourly``; strictly increasing (sorted, no duplicates).
+
+    Strings must carry a UTC marker (``Z`` or ``+00:00``); datetime columns must be UTC-aware.
+    With ``hourly=False`` (daily files) plain dates are accepted and read as UTC midnights.
+    """
+    if values.isna().any():
+        row = int(np.flatnonzero(values.isna().to_numpy())[0])
+        raise UserError(f"{_where(origin, column, row)}: empty timestamp")
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        if str(values.dt.tz) not in ("UTC", "utc", "UTC+00:00"):
+            raise UserError(
+                f"{_where(origin, column, 0)}: timestamps in {values.dt.tz}; must be UTC"
+            )
+        stamps = pd.DatetimeIndex(values)
+    elif pd.api.types.is_datetime64_dtype(values.dtype):
+        if hourly:
+            raise UserError(f"{_where(origin, column, 0)}: naive timestamps; must be UTC-aware")
+        stamps = pd.DatetimeIndex(values).tz_localize("UTC")
+    else:
+        text = values.astype(str).str.strip()
+        stamps = _parse_text(text, origin, column, hourly)
+    if hourly:
+        off = stamps != stamps.floor("h")
+        if off.any():
+            row = int(np.flatnonzero(off)[0])
+            raise UserError(
+                f"{_where(origin, column, row)}: {stamps[row]} is not on the hour; "
+                "rows must be hourly bars stamped at their open"
+            )
+    step = np.diff(stamps.asi8)
+    if (step <= 0).any():
+        row = int(np.flatnonzero(step <= 0)[0]) + 1
+        what = "duplicated" if step[row - 1] == 0 else "out of order (earlier than the row before)"
+        raise UserError(
+            f"{_where(origin, column, row)}: timestamp {stamps[row]} is {what}; "
+            "timestamps must be sorted and unique"
+        )
+    return pd.DatetimeIndex(stamps, name="timestamp").as_unit("ns")
+
+
+def _parse_text(text: pd.Series, origin: str, column: str, hourly: bool) -> pd.DatetimeIndex:
+    date_only = text.str.fullmatch(r"\d{4}-\d{2}-\d{2}")
+    if hourly or not date_only.all():
+        no_tz = ~text.str.contains(_UTC_SUFFIX)
+        if no_tz.any():
+            row = int(np.flatnonzero(no_tz.to_numpy())[0])
+            raise UserError(
+                f"{_where(origin, column, row)}: '{text.iloc[row]}' has no UTC marker; "
+                "write ISO-8601 UTC such as 2024-01-31T13:00:00Z"
+            )
+    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    if parsed.isna().any():
+        row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+        raise UserError(
+            f"{_where(origin, column, row)}: cannot parse '{text.iloc[row]}' as a timestamp; "
+            "write ISO-8601 UTC such as 2024-01-31T13:00:00Z"
+        )
+    return pd.DatetimeIndex(parsed)
+
+
+def parse_numbers(values: pd.Series, origin: str, column: str) -> np.ndarray:
+    """float64 values; text that is not a number, or an infinity, is an error naming the row."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        raise UserError(f"{_where(origin, column, 0)}: booleans; must be numbers")
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        out = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        out = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = np.isnan(out) & values.notna().to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise UserError(
+                f"{_where(origin, column, row)}: '{values.iloc[row]}' is not a number"
+            )
+    if np.isinf(out).any():
+        row = int(np.flatnonzero(np.isinf(out))[0])
+        raise UserError(f"{_where(origin, column, row)}: infinite value; must be finite")
+    return out
+
+
+def _check_nan_runs(values: np.ndarray, origin: str, column: str, max_hours: int) -> None:
+    """Price-like columns: NaN only before the first value, or in runs of at most max_hours."""
+    nan = np.isnan(values)
+    if not nan.any():
+        return
+    if column == "close":
+        row = int(np.flatnonzero(nan)[0])
+        raise UserError(
+            f"{_where(origin, column, row)}: close is empty; a missing hour must be a missing row"
+        )
+    known = np.flatnonzero(~nan)
+    if known.size == 0:
+        raise UserError(f"{_where(origin, column)}: every value is empty; drop the column")
+    after = nan.copy()
+    after[: known[0]] = False  # a late start (e.g. before a listing) is fine
+    if not after.any():
+        return
+    # lengths of NaN runs after the first value
+    edges = np.diff(np.concatenate(([0], after.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    long = np.flatnonzero(ends - starts > max_hours)
+    if long.size:
+        row = int(starts[long[0]])
+        raise UserError(
+            f"{_where(origin, column, row)}: {int(ends[long[0]] - row)} empty rows in a row; "
+            f"at most data.max_ffill_hours={max_hours} are forward-filled"
+        )
+
+
+def _check_values(table: pd.DataFrame, origin: str) -> None:
+    for col in POSITIVE:
+        if col in table.columns:
+            bad = (table[col] <= 0).to_numpy()
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise UserError(
+                    f"{_where(origin, col, row)}: price {table[col].iloc[row]:g}; must be > 0"
+                )
+    if "volume" in table.columns:
+        bad = (table["volume"] < 0).to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise UserError(f"{_where(origin, 'volume', row)}: negative volume; must be >= 0")
+    if "high" in table.columns and "low" in table.columns:
+        bad = (table["high"] < table["low"]).to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise UserError(f"{_where(origin, 'high', row)}: high below low")
+
+
+def market_table(raw: pd.DataFrame, origin: str, max_ffill_hours: int) -> pd.DataFrame:
+    """Validate a raw table (a ``timestamp`` column plus role columns) into the market table."""
+    if len(raw) == 0:
+        raise UserError(f"{origin}: no data rows; need a 'timestamp' and a 'close' column")
+    columns = [str(c).strip() for c in raw.columns]
+    raw = raw.set_axis(columns, axis=1)
+    if "timestamp" not in columns:
+        raise UserError(
+            f"{origin}: no 'timestamp' column (found: {', '.join(columns)}); "
+            "name the UTC time column 'timestamp'"
+        )
+    roles = [c for c in columns if c != "timestamp"]
+    for col in roles:
+        if not is_market_column(col):
+            raise UserError(f"{_where(origin, col)}: not a market column; allowed: {ALLOWED}")
+    if len(set(roles)) != len(roles):
+        dup = next(c for c in roles if roles.count(c) > 1)
+        raise UserError(f"{_where(origin, dup)}: appears twice")
+    if "close" not in roles:
+        raise UserError(f"{_where(origin, 'close')}: missing; the close price is required")
+    index = parse_timestamps(raw["timestamp"], origin)
+    table = pd.DataFrame(
+        {c: parse_numbers(raw[c], origin, c) for c in roles}, index=index
+    )
+    for col in roles:
+        if not held_column(col):
+            _check_nan_runs(table[col].to_numpy(), origin, col, max_ffill_hours)
+    _check_values(table, origin)
+    return finish(table, max_ffill_hours)
+
+
+def finish(
+    table: pd.DataFrame, max_ffill_hours: int, fill_columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Fill short NaN runs and short missing hours, forward only; hold slow roles.
+
+    ``fill_columns`` limits the NaN filling to those columns (a joined table has placed the
+    others already). ``attrs["gaps_before_fill"]`` keeps the gap report of the table as read.
+    """
+    filled = table.copy()
+    for col in filled.columns if fill_columns is None else fill_columns:
+        limit = None if held_column(col) else max(max_ffill_hours, 1)
+        filled[col] = filled[col].ffill(limit=limit)
+    out = fill_short_gaps(filled, max_ffill_hours)
+    out.attrs["gaps_before_fill"] = gap_report(table.index)
+    return out
