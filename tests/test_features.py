@@ -48,9 +48,7 @@ def test_values_match_their_definition():
     assert f["close_ret_24h"].iloc[t] == pytest.approx(np.log(close.iloc[t] / close.iloc[t - 24]))
     assert f["close_pct_4h"].iloc[t] == pytest.approx(close.iloc[t] / close.iloc[t - 4] - 1)
     window = close.iloc[t - 23 : t + 1]
-    assert f["close_z_24h"].iloc[t] == pytest.approx(
-        (close.iloc[t] - window.mean()) / window.std()
-    )
+    assert f["close_z_24h"].iloc[t] == pytest.approx((close.iloc[t] - window.mean()) / window.std())
     basis = MARKET["futures_close"] / close - 1
     assert f["basis"].iloc[t] == pytest.approx(basis.iloc[t])
     assert f["basis_delta_1h"].iloc[t] == pytest.approx(basis.iloc[t] - basis.iloc[t - 1])

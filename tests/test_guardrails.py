@@ -69,7 +69,7 @@ def test_overfitting_guardrails_are_off_by_default_and_fail_when_unmeasured() ->
 def test_out_of_range_limits_are_user_errors_naming_the_key() -> None:
     from trainer.errors import UserError
 
-    with pytest.raises(UserError, match="guardrails.min_hit_rate"):
+    with pytest.raises(UserError, match=r"guardrails\.min_hit_rate"):
         GuardrailsConfig(min_hit_rate=1.5)
-    with pytest.raises(UserError, match="guardrails.max_drawdown_1h"):
+    with pytest.raises(UserError, match=r"guardrails\.max_drawdown_1h"):
         GuardrailsConfig(max_drawdown_1h=0.1)

@@ -99,3 +99,12 @@ def test_four_hour_strategy_decides_every_fourth_hour_only() -> None:
     spec = ObjectiveSpec("f1", 0.0, -0.35, 4, 0.0)
     m = metrics(np.ones(96), 0.5, y_up, returns, hours, spec)
     assert m["n_trades"] == 24
+
+
+def test_rankdata_matches_scipy_with_ties() -> None:
+    from scipy.stats import rankdata as scipy_rankdata
+
+    from trainer.objective import rankdata
+
+    x = np.random.default_rng(4).integers(0, 20, 500).astype(float)
+    np.testing.assert_allclose(rankdata(x), scipy_rankdata(x))

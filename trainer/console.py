@@ -42,3 +42,31 @@ def print_metrics(metrics: dict[str, Any], run_dir: Path, console: Console | Non
 
 def _fmt(v: Any) -> str:
     return str(v) if isinstance(v, int) else f"{v:.4f}"
+
+
+class ProgressBar:
+    """A transient rich progress bar over ``total`` steps; silent when disabled.
+
+    Used by learners for long fits (boosting rounds, epochs) and by evaluation over folds.
+    """
+
+    def __init__(self, total: int, description: str, enabled: bool) -> None:
+        self._progress: Any = None
+        if enabled:
+            from rich.progress import Progress
+
+            self._progress = Progress(transient=True)
+            self._task = self._progress.add_task(description, total=total)
+
+    def __enter__(self) -> ProgressBar:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def advance(self, steps: int = 1) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, steps)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()

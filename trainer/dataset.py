@@ -8,7 +8,9 @@ Walk-forward evaluation calls ``build_table`` once and ``prepare`` per fold.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -71,7 +73,33 @@ def segments_of(timestamps: np.ndarray) -> np.ndarray:
 
 
 def build_table(data: DataConfig, features: FeaturesConfig) -> Table:
-    """Load the source and build every feature and label (split-independent, done once)."""
+    """Load the source and build every feature and label (split-independent, done once).
+
+    Memoised per process: the trials of a sweep that share a process (Hydra's basic
+    launcher) build the table once. The key covers the configs and the source files' stats.
+    """
+    key = _cache_key(data, features)
+    if key not in _TABLES:
+        _TABLES.clear()  # one table at a time: a sweep works on one data config
+        _TABLES[key] = _build_table(data, features)
+    return _TABLES[key]
+
+
+_TABLES: dict[str, Table] = {}
+
+
+def _cache_key(data: DataConfig, features: FeaturesConfig) -> str:
+    stats = []
+    for name in ("path", "root"):
+        value = getattr(data, name, None)
+        if isinstance(value, str) and value:
+            p = Path(value)
+            files = sorted(p.iterdir()) if p.is_dir() else [p]
+            stats += [(str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.exists()]
+    return json.dumps([repr(data), repr(features), stats])
+
+
+def _build_table(data: DataConfig, features: FeaturesConfig) -> Table:
     if data.source == "npz":
         from trainer.data.npz import read_table
 
@@ -119,6 +147,11 @@ def prepare(table: Table, fold: Fold, horizon: int, task: str, constant_tol: flo
     X = table.X[:, keep]
     scaler = Scaler.fit(X[fold.train])
     scaled = scaler.transform(X)  # (n, kept) float32; parts below are views into it
+    if f"ret_{horizon}h" not in table.labels:  # an npz cut with a shorter embargo
+        raise UserError(
+            f"data source '{table.source}' has no leak-free {horizon}h labels (it offers "
+            f"{', '.join(sorted(table.labels))}); write it with target.horizon={horizon}h"
+        )
     ret = table.labels[f"ret_{horizon}h"]
     y = table.labels[f"dir_{horizon}h"] if task == "direction" else ret
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
 
 from trainer.trading import decision_rows, max_drawdown, net_returns, sharpe
 
@@ -186,6 +185,22 @@ def metrics(
         out["rmse"] = float(np.sqrt(np.mean((scores - returns) ** 2)))
         out["ic"] = _spearman(scores, returns)
     return out
+
+
+def rankdata(x: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based, ties share their mean rank), as scipy.stats.rankdata.
+
+    Kept here because importing scipy.stats costs about a second per process.
+    """
+    sorter = np.argsort(x, kind="mergesort")
+    xs = x[sorter]
+    first = np.r_[True, xs[1:] != xs[:-1]]
+    group = np.cumsum(first) - 1  # tie group of each sorted position
+    edges = np.r_[np.nonzero(first)[0], x.size]  # where each group starts, then n
+    mean_rank = (edges[:-1] + 1 + edges[1:]) / 2.0
+    ranks = np.empty(x.size, dtype=np.float64)
+    ranks[sorter] = mean_rank[group]
+    return ranks
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,19 +1,98 @@
-"""The job side of a study: links a run to its Optuna trial (the sweeper engineer extends this)."""
+"""The job's side of an Optuna study: report to the trial, record what the run produced.
+
+``trainer.train`` calls ``make_reporter(cfg.trial)`` before fitting and ``record_trial`` after
+writing metrics. Outside a study (no ``trial.*`` overrides, as in ``python -m trainer``) both do
+nothing. The sweeper (hydra_plugins/quantsweep_sweeper) calls ``study_fingerprint`` once per
+session to refuse resuming a study whose data or objective changed.
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trainer.config import TrialConfig
+from omegaconf import DictConfig
+
+from trainer.config import TrainConfig, TrialConfig, to_dict, validate
 from trainer.learners.base import NullReporter, Reporter
+
+if TYPE_CHECKING:
+    import optuna
+
+
+class TrialReporter:
+    """Forwards intermediate values to an Optuna trial; raises TrialPruned when told to."""
+
+    active = True
+
+    def __init__(self, trial: optuna.trial.Trial) -> None:
+        self.trial = trial
+
+    def report(self, value: float, step: int) -> None:
+        import optuna
+
+        if not math.isfinite(value):
+            return  # Optuna refuses NaN; a pruner would learn nothing from it anyway
+        self.trial.report(value, step)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"trial {self.trial.number} pruned at step {step}")
+
+
+def in_study(trial: TrialConfig) -> bool:
+    return trial.study_name is not None and trial.storage is not None and trial.number is not None
 
 
 def make_reporter(trial: TrialConfig) -> Reporter:
-    return NullReporter()
+    """The reporter of a run: a trial's, inside a live study; a NullReporter otherwise."""
+    if not in_study(trial):
+        return NullReporter()
+    from hydra_plugins.quantsweep_sweeper.link import load_trial
+
+    assert trial.study_name and trial.storage and trial.number is not None
+    live = load_trial(trial.study_name, trial.storage, trial.number)
+    return NullReporter() if live is None else TrialReporter(live)
 
 
 def record_trial(
     trial: TrialConfig, metrics: dict[str, Any], run_dir: Path, data_hash: str, seed: int
 ) -> None:
-    return None
+    """Put the run's seed, metrics, run directory, data hash and git revision on its trial."""
+    if not in_study(trial):
+        return
+    from hydra_plugins.quantsweep_sweeper.link import load_trial
+
+    from trainer.artifacts import git_revision
+
+    assert trial.study_name and trial.storage and trial.number is not None
+    live = load_trial(trial.study_name, trial.storage, trial.number)
+    if live is None:
+        return  # a re-run of a finished trial's config: the study keeps what it recorded
+    attrs = {
+        "seed": seed,
+        "metrics": metrics,
+        "run_dir": str(run_dir.resolve()),
+        "data_hash": data_hash,
+        "git_revision": git_revision(),
+    }
+    for key, value in attrs.items():
+        live.set_user_attr(key, value)
+
+
+def study_fingerprint(cfg: DictConfig | TrainConfig) -> dict[str, Any]:
+    """What a study's objective values depend on besides the searched params.
+
+    A resumed study whose fingerprint differs would mix incomparable trials; the sweeper
+    refuses it naming the key that changed. Builds the table once to hash the data.
+    """
+    from trainer.dataset import build_table
+
+    conf = validate(cfg)
+    table = build_table(conf.data, conf.features)
+    return {
+        "data_hash": table.data_hash,
+        "target": to_dict(conf.target),
+        "objective": to_dict(conf.objective),
+        "costs": to_dict(conf.costs),
+        "split": to_dict(conf.split),
+    }

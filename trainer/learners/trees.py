@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from trainer.console import ProgressBar
 from trainer.errors import UserError
 from trainer.learners.base import FitContext, Reporter, SplitData
 from trainer.learners.config import LightGBMConfig, XGBoostConfig
@@ -72,14 +73,17 @@ class XGBoostLearner:
             callbacks.append(
                 _xgb_report_callback(dvalid, valid, ctx.score, reporter, self.params.report_every)
             )
-        self.booster_ = xgb.train(
-            self._booster_params(),
-            dtrain,
-            num_boost_round=self.params.n_estimators,
-            evals=[(dvalid, "valid")],
-            callbacks=callbacks,
-            verbose_eval=False,
-        )
+        with ProgressBar(self.params.n_estimators, "xgboost rounds", ctx.progress) as bar:
+            if ctx.progress:
+                callbacks.append(_xgb_progress_callback(bar))
+            self.booster_ = xgb.train(
+                self._booster_params(),
+                dtrain,
+                num_boost_round=self.params.n_estimators,
+                evals=[(dvalid, "valid")],
+                callbacks=callbacks,
+                verbose_eval=False,
+            )
         self.n_rounds_ = int(self.booster_.num_boosted_rounds())
         return self
 
@@ -131,6 +135,17 @@ def _xgb_report_callback(
     return Report()
 
 
+def _xgb_progress_callback(bar: ProgressBar) -> Any:
+    import xgboost as xgb
+
+    class Advance(xgb.callback.TrainingCallback):
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            bar.advance()
+            return False
+
+    return Advance()
+
+
 class LightGBMLearner:
     def __init__(self, params: LightGBMConfig, context: FitContext | None = None) -> None:
         self.params = params
@@ -179,13 +194,16 @@ class LightGBMLearner:
                     reporter.report(score(np.asarray(scores, np.float64), valid), step)
 
             callbacks.append(report)
-        self.booster_ = lgb.train(
-            self._booster_params(),
-            dtrain,
-            num_boost_round=self.params.n_estimators,
-            valid_sets=[dvalid],
-            callbacks=callbacks,
-        )
+        with ProgressBar(self.params.n_estimators, "lightgbm rounds", ctx.progress) as bar:
+            if ctx.progress:
+                callbacks.append(lambda env: bar.advance())
+            self.booster_ = lgb.train(
+                self._booster_params(),
+                dtrain,
+                num_boost_round=self.params.n_estimators,
+                valid_sets=[dvalid],
+                callbacks=callbacks,
+            )
         self.n_rounds_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
         return self
 

@@ -1,0 +1,85 @@
+"""The sweeper's config schema, registered as ``hydra/sweeper: quantsweep_optuna``.
+
+Imported by Hydra's plugin scan, so it holds dataclasses only. The grammar is
+hydra-optuna-sweeper's (``sampler``, ``direction``, ``study_name``, ``storage``, ``n_trials``,
+``n_jobs``, ``params``, ``custom_search_space``); the rest is ours. Defaults that name
+quantsweep's own keys (``seed``, ``model.name``, ``artifacts_dir``) are interpolations, so the
+yaml files of ``conf/search/`` only list their search spaces.
+"""
+
+# No `from __future__ import annotations`: Hydra's plugin scan executes this module without
+# registering it in sys.modules, and dataclasses then cannot resolve string annotations.
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import II, MISSING
+
+
+@dataclass
+class TPESamplerConf:
+    _target_: str = "optuna.samplers.TPESampler"
+    seed: Any = II("seed")  # the run's seed; each trial's draw is seeded from it and its number
+    n_startup_trials: int = 10  # random trials before TPE models the history
+    n_ei_candidates: int = 24
+    multivariate: bool = False
+    constant_liar: bool = True  # parallel workers see running trials, so they spread out
+
+
+@dataclass
+class RandomSamplerConf:
+    _target_: str = "optuna.samplers.RandomSampler"
+    seed: Any = II("seed")
+
+
+@dataclass
+class QuantsweepOptunaConf:
+    _target_: str = "hydra_plugins.quantsweep_sweeper.quantsweep_sweeper.QuantsweepSweeper"
+    # Keep `sampler` a config: the sweeper builds one sampler per trial, seeded from this seed
+    # and the trial number, so any worker drawing trial n draws the same point.
+    _recursive_: bool = False
+    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
+
+    sampler: Any = MISSING
+    direction: str = "maximize"  # maximize | minimize the job's return value
+    study_name: str = "${model.name}-${target.horizon}-${target.task}"
+    # An SQLAlchemy URL (sqlite:///..., postgresql://...) or a journal file path;
+    # null: a journal file in study_dir
+    storage: str | None = None
+    study_dir: str = "${artifacts_dir}/studies/${hydra.sweeper.study_name}"  # reports, best/
+    n_trials: int = 150  # complete + pruned trials the study ends with
+    n_jobs: int | None = None  # trials in flight at once; null: the launcher's n_jobs, else 1
+    params: dict[str, str] | None = None  # key: override grammar (interval, choice, range, tag)
+    custom_search_space: str | None = None  # dotted path of fn(cfg, trial) adding params
+    # param -> param it must divide; sampled only among the values of its range that divide
+    # the other's value (model.num_heads -> model.d_model)
+    divides: dict[str, str] = field(default_factory=dict)
+    pruner: str = "median"  # median | hyperband | wilcoxon | none
+    pruner_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the Optuna pruner
+    reproduce_seeds: int = 3  # the best params re-run with this many other seeds at the end
+    # Resume refuses a study whose search space, objective or data changed; true continues
+    allow_changes: bool = False
+    # fn(task cfg) -> dict of what the objective depends on (data hash, objective weights)
+    fingerprint: str | None = "trainer.tuning.study_fingerprint"
+    max_consecutive_failures: int = 3  # failed trials in a row that stop the sweep
+    heartbeat_interval: float = 10.0  # seconds between heartbeats of a running trial
+    grace_period: float = 60.0  # a running trial silent this long belongs to a dead worker
+    progress: Any = II("progress")  # progress bar and closing table
+
+
+def register() -> None:
+    cs = ConfigStore.instance()
+    cs.store(
+        group="hydra/sweeper",
+        name="quantsweep_optuna",
+        node=QuantsweepOptunaConf,
+        provider="quantsweep",
+    )
+    cs.store(group="hydra/sweeper/sampler", name="tpe", node=TPESamplerConf, provider="quantsweep")
+    cs.store(
+        group="hydra/sweeper/sampler", name="random", node=RandomSamplerConf, provider="quantsweep"
+    )
+
+
+register()
