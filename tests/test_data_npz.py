@@ -70,6 +70,7 @@ def _metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
 
 
+@pytest.mark.slow  # four trainings; the parts themselves are compared exactly above
 @pytest.mark.parametrize("horizon", ["1h", "4h"])
 def test_training_from_the_npz_gives_the_same_metrics_as_from_its_source(
     tmp_path, compose_cfg, horizon

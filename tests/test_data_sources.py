@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
-from trainer.config import validate
-from trainer.data.config import CsvDataConfig, ParquetDataConfig, SyntheticDataConfig
+from trainer.data.config import (
+    CsvDataConfig,
+    JoinedDataConfig,
+    ParquetDataConfig,
+    SyntheticDataConfig,
+)
 from trainer.data.market import load_market
 from trainer.data.synthetic import generate_market
 
@@ -18,6 +24,16 @@ needs_shared = pytest.mark.skipif(
     not (SHARED_DATA / "btc_usdt_1h_binance_spot.csv").is_file(),
     reason=f"real data folder {SHARED_DATA} is absent (it is only on the team's machines)",
 )
+
+
+def binance_btc_config(**overrides: object) -> JoinedDataConfig:
+    """conf/data/binance_btc.yaml through its schema (without composing the other groups)."""
+    yaml = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf/data/binance_btc.yaml")
+    yaml.pop("defaults")
+    merged = OmegaConf.merge(OmegaConf.structured(JoinedDataConfig), yaml, overrides)
+    cfg = OmegaConf.to_object(merged)
+    assert isinstance(cfg, JoinedDataConfig)
+    return cfg
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +91,8 @@ def test_held_roles_are_forward_filled_from_their_known_values(tmp_path, market)
 
 
 @needs_shared
-def test_binance_btc_joins_the_real_files_by_role_without_look_ahead(compose_cfg):
-    cfg = validate(compose_cfg("data=binance_btc", f"data.root={SHARED_DATA}", tiny=False))
-    m = load_market(cfg.data)
+def test_binance_btc_joins_the_real_files_by_role_without_look_ahead():
+    m = load_market(binance_btc_config(root=str(SHARED_DATA)))
     assert m.index[0] == pd.Timestamp("2020-01-01", tz="UTC")
     assert m.index[-1] == pd.Timestamp("2025-12-31 23:00", tz="UTC")
     for col in ("close", "futures_close", "futures_mark", "funding_rate", "macro_spx"):
@@ -95,3 +110,39 @@ def test_binance_btc_joins_the_real_files_by_role_without_look_ahead(compose_cfg
     assert set(m.index[moved & ~after_gap].hour) <= {0, 8, 16}
     basis = m["futures_close"] / m["close"] - 1
     assert -6e-4 < basis.median() < 0  # README: median about -3.6 bp
+
+
+@needs_shared
+@pytest.mark.slow
+def test_python_m_trainer_trains_end_to_end_on_the_real_files(tmp_path):
+    from tests.conftest import run_cli
+
+    done = run_cli(
+        "trainer",
+        "data=binance_btc",
+        f"data.root={SHARED_DATA}",
+        "data.start=2023-01-01",
+        "progress=false",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert {"valid", "test"} <= set(metrics)
+    meta = json.loads((tmp_path / "run" / "metadata.json").read_text())
+    assert meta["data_source"] == "binance_btc"
+    assert "basis_z_24h" in meta["feature_names"] and "macro_vix_pct_24h" in meta["feature_names"]
+
+
+def test_a_missing_data_root_is_a_user_error(tmp_path):
+    from trainer.data.config import JoinedDataConfig, RoleFileConfig
+    from trainer.errors import UserError
+
+    cfg = JoinedDataConfig(root=str(tmp_path / "nowhere"))
+    with pytest.raises(UserError, match=r"data.root=.*folder not found"):
+        load_market(cfg)
+    cfg = JoinedDataConfig(
+        root=str(tmp_path), files={"spot": RoleFileConfig(path="spot.csv", role="price")}
+    )
+    with pytest.raises(UserError, match=r"data.files.spot.path=spot.csv: file not found"):
+        load_market(cfg)

@@ -26,6 +26,7 @@ CFG = FeaturesConfig()
 
 def _market_with_gaps() -> pd.DataFrame:
     market = generate_market("2023-01-01", "2023-02-28", seed=3, signal_strength=0.05)
+    market["futures_mark"] = market["futures_close"] * (1 + 1e-4 * np.sin(np.arange(len(market))))
     drop = np.zeros(len(market), dtype=bool)
     drop[400:405] = True  # a 5-hour outage
     drop[900:960] = True  # a long weekend closure

@@ -108,3 +108,20 @@ def test_rankdata_matches_scipy_with_ties() -> None:
 
     x = np.random.default_rng(4).integers(0, 20, 500).astype(float)
     np.testing.assert_allclose(rankdata(x), scipy_rankdata(x))
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5, 0.9])
+def test_random_guessing_at_any_rate_scores_about_zero_f1_skill(rate: float) -> None:
+    _, y_up, _ = _market(200_000, seed=5)
+    guess = np.random.default_rng(6).random(y_up.size) < rate
+    assert skill(guess, y_up, "f1") == pytest.approx(0.0, abs=0.01)
+
+
+def test_a_selective_informed_model_beats_a_nearly_always_up_one() -> None:
+    # the trap: on weak signals a raw (or always-up-relative) F1 prefers being long ~always
+    _, y_up, _ = _market(200_000, seed=7)
+    rng = np.random.default_rng(8)
+    informed = y_up + rng.normal(0, 4.0, y_up.size)  # weak, real signal
+    selective = informed > np.quantile(informed, 0.7)  # long 30% of the time
+    nearly_always = informed > np.quantile(informed, 0.03)  # long 97% of the time
+    assert skill(selective, y_up, "f1") > skill(nearly_always, y_up, "f1") > 0

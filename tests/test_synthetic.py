@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trainer.data.synthetic import generate_market, oracle_hit_rates, simulate
+from trainer.data.synthetic import generate_market, oracle_hit_rate, simulate
 
 FULL = simulate("2020-01-01", "2025-12-31", seed=42, signal_strength=0.05)
 MARKET = FULL.table
@@ -83,7 +83,7 @@ def test_macro_value_of_a_day_is_used_only_from_the_next_day():
 @pytest.mark.parametrize("horizon", [1, 4])
 def test_signal_strength_raises_the_oracle_hit_rate_and_zero_is_a_coin_flip(horizon):
     rates = {
-        s: oracle_hit_rates(simulate("2020-01-01", "2025-12-31", 42, s), horizon)
+        s: oracle_hit_rate(simulate("2020-01-01", "2025-12-31", 42, s), horizon)
         for s in (0.0, 0.05, 0.1)
     }
     assert abs(rates[0.0] - 0.5) < 0.01

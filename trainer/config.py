@@ -56,6 +56,8 @@ class ObjectiveConfig:
     drawdown_penalty: float = 1.0  # objective -= penalty * (how far max drawdown is past the limit)
     max_drawdown: float | None = None  # None: -0.10 for 1h, -0.35 for 4h (the guardrails)
     n_thresholds: int = 49  # candidate decision thresholds tried on valid
+    # ...between these quantiles of the validation scores (the tails trade too few hours)
+    threshold_quantiles: list[float] = field(default_factory=lambda: [0.05, 0.95])
 
     def __post_init__(self) -> None:
         one_of("objective.metric", self.metric, ("f1", "up_recall"))
@@ -63,6 +65,12 @@ class ObjectiveConfig:
         if self.max_drawdown is not None and not -1.0 <= self.max_drawdown <= 0.0:
             raise UserError(f"objective.max_drawdown={self.max_drawdown}: must be in [-1, 0]")
         at_least("objective.n_thresholds", self.n_thresholds, 2)
+        q = self.threshold_quantiles
+        if len(q) != 2 or not 0.0 <= q[0] < q[1] <= 1.0:
+            raise UserError(
+                f"objective.threshold_quantiles={list(q)}: must be [low, high] with"
+                " 0 <= low < high <= 1"
+            )
 
     def drawdown_limit(self, horizon: str) -> float:
         if self.max_drawdown is not None:

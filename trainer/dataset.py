@@ -61,7 +61,7 @@ def market_hash(market: pd.DataFrame) -> str:
     """sha256 of the market table's index, columns and values."""
     h = hashlib.sha256()
     h.update(",".join(map(str, market.columns)).encode())
-    h.update(market.index.asi8.tobytes())
+    h.update(pd.DatetimeIndex(market.index).asi8.tobytes())
     h.update(np.ascontiguousarray(market.to_numpy(dtype=np.float64)).tobytes())
     return h.hexdigest()
 
@@ -118,9 +118,8 @@ def _build_table(data: DataConfig, features: FeaturesConfig) -> Table:
             f"data source '{data.source}': no row has complete features and labels"
             " (too little history for the longest feature window?)"
         )
-    timestamps = (
-        market.index[complete].tz_convert("UTC").tz_localize(None).to_numpy("datetime64[ns]")
-    )
+    index = pd.DatetimeIndex(market.index[complete])
+    timestamps = index.tz_convert("UTC").tz_localize(None).to_numpy("datetime64[ns]")
     return Table(
         X=np.ascontiguousarray(feats.to_numpy(dtype=np.float64)[complete]),
         feature_names=[str(c) for c in feats.columns],
@@ -129,7 +128,10 @@ def _build_table(data: DataConfig, features: FeaturesConfig) -> Table:
         segment=segments_of(timestamps),
         data_hash=market_hash(market),
         source=data.source,
-        gap_report=gap_report(market.index),
+        gap_report={
+            "as_read": market.attrs.get("gaps_before_fill", {}),
+            "after_fill": gap_report(pd.DatetimeIndex(market.index)),
+        },
     )
 
 

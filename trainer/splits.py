@@ -76,7 +76,7 @@ def walk_forward(
     embargo = pd.Timedelta(hours=embargo_hours)
     bounds = pd.date_range(lo, hi + pd.Timedelta(hours=1), freq=pd.DateOffset(months=step_months))
     if bounds[-1] < hi:
-        bounds = bounds.append(pd.DatetimeIndex([hi + pd.Timedelta(hours=1)]))
+        bounds = pd.DatetimeIndex([*bounds, hi + pd.Timedelta(hours=1)])
     for t0, t1 in zip(bounds[:-1], bounds[1:], strict=False):
         step = t1 - t0
         v0 = t0 - embargo - step * (fractions[1] / fractions[2])
@@ -108,7 +108,7 @@ def _check_sizes(fold: Fold, what: str) -> None:
 
 
 def _np(t: pd.Timestamp) -> np.datetime64:
-    return np.datetime64(t.tz_convert("UTC").tz_localize(None).to_datetime64(), "ns")
+    return t.tz_convert("UTC").tz_localize(None).to_datetime64().astype("datetime64[ns]")
 
 
 def _to_ts(t: np.datetime64) -> pd.Timestamp:

@@ -62,7 +62,9 @@ def assert_causal(fn: Transform, market: pd.DataFrame, t: int, perturb: Perturba
 def scale_after(column: str, factor: float) -> Perturbation:
     def perturb(market: pd.DataFrame, t: int) -> pd.DataFrame:
         out = market.copy()
-        out.iloc[t + 1 :, out.columns.get_loc(column)] *= factor  # type: ignore[index]
+        values = out[column].to_numpy(dtype=np.float64, copy=True)
+        values[t + 1 :] *= factor
+        out[column] = values
         return out
 
     return perturb

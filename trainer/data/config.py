@@ -109,7 +109,7 @@ class PriceFeatures:
 
 @dataclass
 class FuturesFeatures:
-    """Basis (futures / spot - 1) of futures_close (``basis_*``) and futures_mark (``mark_basis_*``)."""
+    """Basis (futures / spot - 1): ``basis_*`` from futures_close, ``mark_basis_*`` from mark."""
 
     enabled: bool = True
     delta_windows: list[int] = field(default_factory=lambda: [1, 24])

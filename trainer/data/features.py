@@ -19,6 +19,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -94,23 +95,23 @@ def price_features(market: pd.DataFrame, cfg: FeaturesConfig) -> list[Feature]:
     ret1 = lagged_diff(logc, 1)
     out: list[Feature] = []
     for h in c.return_windows:
-        out.append(Feature(f"close_ret_{h}h", h, lambda h=h: lagged_diff(logc, h)))
-        out.append(Feature(f"close_pct_{h}h", h, lambda h=h: pct_change(close, h)))
+        out.append(Feature(f"close_ret_{h}h", h, partial(lagged_diff, logc, h)))
+        out.append(Feature(f"close_pct_{h}h", h, partial(pct_change, close, h)))
     for w in c.zscore_windows:
-        out.append(Feature(f"close_z_{w}h", w - 1, lambda w=w: rolling_z(close, w)))
+        out.append(Feature(f"close_z_{w}h", w - 1, partial(rolling_z, close, w)))
     for w in c.volatility_windows:
-        out.append(Feature(f"close_vol_{w}h", w, lambda w=w: rolling_std(ret1, w)))
+        out.append(Feature(f"close_vol_{w}h", w, partial(rolling_std, ret1, w)))
     if "high" in market.columns and "low" in market.columns:
         hl = np.log(_col(market, "high") / _col(market, "low"))
         out.append(Feature("range_1h", 0, lambda: hl))
         for w in c.range_windows:
-            out.append(Feature(f"range_mean_{w}h", w - 1, lambda w=w: rolling_mean(hl, w)))
+            out.append(Feature(f"range_mean_{w}h", w - 1, partial(rolling_mean, hl, w)))
     if "volume" in market.columns:
         logv = np.log1p(_col(market, "volume"))
         for w in c.volume_zscore_windows:
-            out.append(Feature(f"volume_z_{w}h", w - 1, lambda w=w: rolling_z(logv, w)))
+            out.append(Feature(f"volume_z_{w}h", w - 1, partial(rolling_z, logv, w)))
         for h in c.volume_delta_windows:
-            out.append(Feature(f"volume_delta_{h}h", h, lambda h=h: lagged_diff(logv, h)))
+            out.append(Feature(f"volume_delta_{h}h", h, partial(lagged_diff, logv, h)))
     return out
 
 
@@ -123,11 +124,11 @@ def futures_features(market: pd.DataFrame, cfg: FeaturesConfig) -> list[Feature]
         if column not in market.columns:
             continue
         basis = _col(market, column) / _col(market, "close") - 1.0
-        out.append(Feature(name, 0, lambda b=basis: b))
+        out.append(Feature(name, 0, partial(np.asarray, basis)))
         for h in c.delta_windows:
-            out.append(Feature(f"{name}_delta_{h}h", h, lambda b=basis, h=h: lagged_diff(b, h)))
+            out.append(Feature(f"{name}_delta_{h}h", h, partial(lagged_diff, basis, h)))
         for w in c.zscore_windows:
-            out.append(Feature(f"{name}_z_{w}h", w - 1, lambda b=basis, w=w: rolling_z(b, w)))
+            out.append(Feature(f"{name}_z_{w}h", w - 1, partial(rolling_z, basis, w)))
     return out
 
 
@@ -138,9 +139,9 @@ def funding_features(market: pd.DataFrame, cfg: FeaturesConfig) -> list[Feature]
     rate = _col(market, "funding_rate")
     out = [Feature("funding", 0, lambda: rate)]
     for h in c.delta_windows:
-        out.append(Feature(f"funding_delta_{h}h", h, lambda h=h: lagged_diff(rate, h)))
+        out.append(Feature(f"funding_delta_{h}h", h, partial(lagged_diff, rate, h)))
     for w in c.zscore_windows:
-        out.append(Feature(f"funding_z_{w}h", w - 1, lambda w=w: rolling_z(rate, w)))
+        out.append(Feature(f"funding_z_{w}h", w - 1, partial(rolling_z, rate, w)))
     return out
 
 
@@ -154,9 +155,9 @@ def macro_features(market: pd.DataFrame, cfg: FeaturesConfig) -> list[Feature]:
         x = _col(market, column)
         for h in c.change_windows:
             if column.endswith("_pct"):  # already a percentage (yields): a ratio means little
-                out.append(Feature(f"{column}_delta_{h}h", h, lambda x=x, h=h: lagged_diff(x, h)))
+                out.append(Feature(f"{column}_delta_{h}h", h, partial(lagged_diff, x, h)))
             else:
-                out.append(Feature(f"{column}_pct_{h}h", h, lambda x=x, h=h: pct_change(x, h)))
+                out.append(Feature(f"{column}_pct_{h}h", h, partial(pct_change, x, h)))
     return out
 
 
@@ -168,9 +169,9 @@ def onchain_features(market: pd.DataFrame, cfg: FeaturesConfig) -> list[Feature]
     for column in [str(k) for k in market.columns if str(k).startswith("onchain_")]:
         x = _col(market, column)
         for h in c.delta_windows:
-            out.append(Feature(f"{column}_delta_{h}h", h, lambda x=x, h=h: lagged_diff(x, h)))
+            out.append(Feature(f"{column}_delta_{h}h", h, partial(lagged_diff, x, h)))
         for w in c.zscore_windows:
-            out.append(Feature(f"{column}_z_{w}h", w - 1, lambda x=x, w=w: rolling_z(x, w)))
+            out.append(Feature(f"{column}_z_{w}h", w - 1, partial(rolling_z, x, w)))
     return out
 
 

@@ -19,12 +19,12 @@ HOUR_NS = 3_600_000_000_000
 _PRICE_COLUMNS = ("open", "high", "low", "close")
 
 
-def _hours(index: pd.DatetimeIndex) -> np.ndarray:
+def _hours(index: pd.Index) -> np.ndarray:
     """Whole hours since the epoch, int64 (the index is on the hour)."""
-    return np.asarray(index.as_unit("ns").asi8, dtype=np.int64) // HOUR_NS
+    return np.asarray(pd.DatetimeIndex(index).as_unit("ns").asi8, dtype=np.int64) // HOUR_NS
 
 
-def segments(index: pd.DatetimeIndex) -> np.ndarray:
+def segments(index: pd.Index) -> np.ndarray:
     """Segment id per row, int64: starts at 0 and increments after every jump of more than 1h."""
     if len(index) == 0:
         return np.zeros(0, dtype=np.int64)
@@ -32,7 +32,7 @@ def segments(index: pd.DatetimeIndex) -> np.ndarray:
     return np.concatenate(([0], np.cumsum(jumps))).astype(np.int64)
 
 
-def position_in_segment(index: pd.DatetimeIndex) -> np.ndarray:
+def position_in_segment(index: pd.Index) -> np.ndarray:
     """Rows since the start of each row's segment (0 at a segment start), int64.
 
     A computation that looks back ``k`` rows is valid at a row only when this is >= k.
@@ -45,7 +45,7 @@ def position_in_segment(index: pd.DatetimeIndex) -> np.ndarray:
     return np.arange(n, dtype=np.int64) - np.repeat(starts, np.diff(np.append(starts, n)))
 
 
-def gap_report(index: pd.DatetimeIndex) -> dict[str, Any]:
+def gap_report(index: pd.Index) -> dict[str, Any]:
     """Count and size of the gaps in an hourly index (JSON-able, for metadata)."""
     hours = _hours(index)
     missing = np.diff(hours) - 1 if len(hours) > 1 else np.zeros(0, dtype=np.int64)
@@ -75,7 +75,8 @@ def fill_short_gaps(market: pd.DataFrame, max_hours: int) -> pd.DataFrame:
     """
     if max_hours <= 0 or len(market) < 2:
         return market.copy()
-    hours = _hours(market.index)
+    index = pd.DatetimeIndex(market.index)
+    hours = _hours(index)
     missing = np.diff(hours) - 1
     fill_at = np.flatnonzero((missing > 0) & (missing <= max_hours))
     if fill_at.size == 0:
@@ -84,9 +85,9 @@ def fill_short_gaps(market: pd.DataFrame, max_hours: int) -> pd.DataFrame:
         [np.arange(hours[i] + 1, hours[i + 1], dtype=np.int64) for i in fill_at]
     )
     new_index = pd.DatetimeIndex(
-        pd.to_datetime(new_hours * HOUR_NS, unit="ns", utc=True), name=market.index.name
-    ).as_unit(market.index.unit)
-    full = market.reindex(market.index.append(new_index).sort_values())
+        pd.to_datetime(new_hours * HOUR_NS, unit="ns", utc=True), name=index.name
+    ).as_unit(index.unit)
+    full = market.reindex(index.append(new_index).sort_values())
     is_new = full.index.isin(new_index)
     filled = full.copy()
     filled.loc[is_new] = full.ffill().loc[is_new]  # only the inserted hours change

@@ -52,8 +52,11 @@ def load_joined(cfg: JoinedDataConfig) -> pd.DataFrame:
             f"{', '.join(prices) or 'none'})"
         )
     # Read and validate every file before joining anything.
-    parts = {key: _read_role(key, spec, root, cfg.max_ffill_hours) for key, spec in cfg.files.items()}
-    table = _trim(parts[prices[0]], cfg)
+    parts = {
+        key: _read_role(key, spec, root, cfg.max_ffill_hours) for key, spec in cfg.files.items()
+    }
+    # Fill the price file's short gaps first, so every other role lands on the final hours.
+    table = finish(_trim(parts[prices[0]], cfg), cfg.max_ffill_hours)
     for key, spec in cfg.files.items():
         if spec.role == "price":
             continue
@@ -62,8 +65,8 @@ def load_joined(cfg: JoinedDataConfig) -> pd.DataFrame:
                 raise UserError(
                     f"data.files.{key}: column '{column}' is already given by another file"
                 )
-            table[column] = _place(values, spec, table.index)
-    return finish(table, cfg.max_ffill_hours, fill_columns=list(parts[prices[0]].columns))
+            table[column] = _place(values, spec, pd.DatetimeIndex(table.index))
+    return table
 
 
 def _check_spec(key: str, spec: RoleFileConfig) -> None:
@@ -143,7 +146,7 @@ def _trim(price: pd.DataFrame, cfg: JoinedDataConfig) -> pd.DataFrame:
 def _place(values: pd.Series, spec: RoleFileConfig, index: pd.DatetimeIndex) -> np.ndarray:
     """Values on the hourly index, each from the hour it is known, held max_stale_hours."""
     known = values.dropna()
-    known.index = (known.index + pd.Timedelta(hours=spec.lag_hours)).floor("h")
+    known.index = (pd.DatetimeIndex(known.index) + pd.Timedelta(hours=spec.lag_hours)).floor("h")
     known = known[~known.index.duplicated(keep="last")]  # two rows known in one hour: the later
     if known.empty:
         return np.full(len(index), np.nan)

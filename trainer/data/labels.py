@@ -16,7 +16,7 @@ from trainer.data.gaps import segments
 
 
 def make_labels(market: pd.DataFrame, horizons: Sequence[int] = (1, 4)) -> pd.DataFrame:
-    """Columns ``ret_<h>h`` (log return t -> t+h) and ``dir_<h>h`` (1.0 up, 0.0 not, NaN unknown)."""
+    """Columns ``ret_<h>h`` (log return t -> t+h), ``dir_<h>h`` (1.0 up, 0.0 not, NaN unknown)."""
     logc = np.log(market["close"].to_numpy(dtype=np.float64))
     seg = segments(pd.DatetimeIndex(market.index))
     n = len(logc)

@@ -33,18 +33,15 @@ def load_market(cfg: DataConfig) -> pd.DataFrame:
     ``attrs["gaps_before_fill"]`` holds the gap report of the table as read, before short gaps
     were filled (the index of the result only shows the long ones).
     """
-    if cfg.max_ffill_hours < 0:
-        raise UserError(f"data.max_ffill_hours={cfg.max_ffill_hours}: must be >= 0")
+    # Ranges (max_ffill_hours, signal_strength) are checked by the schemas' __post_init__.
     if isinstance(cfg, SyntheticDataConfig):
         from trainer.data.synthetic import generate_market
 
-        if not 0.0 <= cfg.signal_strength < 1.0:
-            raise UserError(f"data.signal_strength={cfg.signal_strength}: must be in [0, 1)")
         try:
             market = generate_market(cfg.start, cfg.end, cfg.seed, cfg.signal_strength)
         except ValueError as exc:
             raise UserError(f"data.start={cfg.start}, data.end={cfg.end}: {exc}") from None
-        market.attrs["gaps_before_fill"] = gap_report(market.index)
+        market.attrs["gaps_before_fill"] = gap_report(pd.DatetimeIndex(market.index))
         return market
     if isinstance(cfg, JoinedDataConfig):
         from trainer.data.joined import load_joined

@@ -20,7 +20,6 @@ columns are slower than the table: they are held (forward-filled) from each know
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,7 +31,10 @@ PRICE = ("open", "high", "low", "close", "volume")
 FUTURES = ("futures_close", "futures_mark")
 FUNDING = ("funding_rate",)
 PREFIXES = ("macro_", "onchain_")
-ALLOWED = "open, high, low, close, volume, futures_close, futures_mark, funding_rate, macro_<name>, onchain_<name>"
+ALLOWED = (
+    "open, high, low, close, volume, futures_close, futures_mark, funding_rate, "
+    "macro_<name>, onchain_<name>"
+)
 POSITIVE = ("open", "high", "low", "close", *FUTURES)
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _UTC_SUFFIX = re.compile(r"(?:Z|[+-]00:?00)$")
@@ -128,9 +130,7 @@ def parse_numbers(values: pd.Series, origin: str, column: str) -> np.ndarray:
         bad = np.isnan(out) & values.notna().to_numpy()
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise UserError(
-                f"{_where(origin, column, row)}: '{values.iloc[row]}' is not a number"
-            )
+            raise UserError(f"{_where(origin, column, row)}: '{values.iloc[row]}' is not a number")
     if np.isinf(out).any():
         row = int(np.flatnonzero(np.isinf(out))[0])
         raise UserError(f"{_where(origin, column, row)}: infinite value; must be finite")
@@ -208,9 +208,7 @@ def market_table(raw: pd.DataFrame, origin: str, max_ffill_hours: int) -> pd.Dat
     if "close" not in roles:
         raise UserError(f"{_where(origin, 'close')}: missing; the close price is required")
     index = parse_timestamps(raw["timestamp"], origin)
-    table = pd.DataFrame(
-        {c: parse_numbers(raw[c], origin, c) for c in roles}, index=index
-    )
+    table = pd.DataFrame({c: parse_numbers(raw[c], origin, c) for c in roles}, index=index)
     for col in roles:
         if not held_column(col):
             _check_nan_runs(table[col].to_numpy(), origin, col, max_ffill_hours)
@@ -218,18 +216,15 @@ def market_table(raw: pd.DataFrame, origin: str, max_ffill_hours: int) -> pd.Dat
     return finish(table, max_ffill_hours)
 
 
-def finish(
-    table: pd.DataFrame, max_ffill_hours: int, fill_columns: Sequence[str] | None = None
-) -> pd.DataFrame:
+def finish(table: pd.DataFrame, max_ffill_hours: int) -> pd.DataFrame:
     """Fill short NaN runs and short missing hours, forward only; hold slow roles.
 
-    ``fill_columns`` limits the NaN filling to those columns (a joined table has placed the
-    others already). ``attrs["gaps_before_fill"]`` keeps the gap report of the table as read.
+    ``attrs["gaps_before_fill"]`` keeps the gap report of the table as it was read.
     """
     filled = table.copy()
-    for col in filled.columns if fill_columns is None else fill_columns:
+    for col in filled.columns:
         limit = None if held_column(col) else max(max_ffill_hours, 1)
         filled[col] = filled[col].ffill(limit=limit)
     out = fill_short_gaps(filled, max_ffill_hours)
-    out.attrs["gaps_before_fill"] = gap_report(table.index)
+    out.attrs["gaps_before_fill"] = gap_report(pd.DatetimeIndex(table.index))
     return out
