@@ -69,18 +69,28 @@ def backtest(
         empty = np.zeros(0)
         return Backtest(empty, empty, empty, 0.0, 0.0, 0.0, 0.0, 0, 0.0)
     pos = np.asarray(position, dtype=np.float64)
-    gross = pos * ret
-    net = np.abs(np.diff(pos, prepend=0.0))  # turnover, turned into net returns in place
-    net *= -cost_bps * 1e-4
-    net += gross
+    # Three (n,) arrays are allocated, the three outputs; every step works in place, since
+    # fresh pages cost as much as the arithmetic at this size.
+    net = np.multiply(pos, ret)  # gross return of each hour, net of costs further down
+    hits_1h = int(np.count_nonzero(net > 0)) if decisions is None else 0
+    equity = np.empty(n)
+    equity[0] = pos[0]  # turnover: |change of position|, flat before the first hour
+    np.subtract(pos[1:], pos[:-1], out=equity[1:])
+    np.abs(equity, out=equity)
+    equity *= -cost_bps * 1e-4
+    net += equity
     # Equity and its running peak are the two sequential scans every backtest needs.
-    equity = net + 1.0
+    np.add(net, 1.0, out=equity)
     np.multiply.accumulate(equity, out=equity)
     drawdown = np.maximum.accumulate(equity)  # the running peak, then the drawdown in place
     np.maximum(drawdown, 1.0, out=drawdown)  # the starting capital is the first peak
     np.divide(equity, drawdown, out=drawdown)
     drawdown -= 1.0
-    n_trades, hits = _trades(pos, gross, net, equity, decisions)
+    n_held = int(np.count_nonzero(pos))
+    if decisions is None:
+        n_trades, hits = n_held, hits_1h
+    else:
+        n_trades, hits = _periods(pos, ret, net, equity, decisions)
     return Backtest(
         net=net,
         equity=equity,
@@ -90,34 +100,34 @@ def backtest(
         sharpe=_sharpe(net, periods_per_year),
         hit_rate=hits / n_trades if n_trades else 0.0,
         n_trades=n_trades,
-        exposure=float(np.count_nonzero(pos)) / n,
+        exposure=n_held / n,
     )
 
 
-def _trades(
+def _periods(
     pos: np.ndarray,
-    gross: np.ndarray,
+    ret: np.ndarray,
     net: np.ndarray,
     equity: np.ndarray,
-    decisions: np.ndarray | None,
+    decisions: np.ndarray,
 ) -> tuple[int, int]:
-    """(number of trades, number of hits)."""
-    if decisions is None:
-        return int(np.count_nonzero(pos)), int(np.count_nonzero(gross > 0))
+    """(number of trades, number of hits) of a strategy that decides on ``decisions`` rows."""
     starts = np.flatnonzero(decisions)
     if starts.size == 0:
         return 0, 0
-    held = pos[starts] != 0
+    pos_s, net_s = pos[starts], net[starts]
+    held = pos_s != 0
+    gross_first = pos_s * ret[starts]
     # The compounded gross return of each holding period. The position only changes at a
     # decision row, so inside a period net == gross except for the cost paid on its first
     # row: equity[end] / equity[start - 1], with that cost added back. Gathers over the
     # decision rows only, instead of a segmented product over every hour.
     ends = np.append(starts[1:], equity.shape[0]) - 1
-    before = np.where(starts > 0, equity[np.maximum(starts - 1, 0)], 1.0)
-    if np.all(before > 0) and np.all(net[starts] > -1.0):
-        period = equity[ends] / before * ((1.0 + gross[starts]) / (1.0 + net[starts])) - 1.0
+    before = equity[starts - 1] if starts[0] > 0 else np.append(1.0, equity[starts[1:] - 1])
+    if np.all(before > 0) and np.all(net_s > -1.0):
+        period = equity[ends] / before * ((1.0 + gross_first) / (1.0 + net_s)) - 1.0
     else:  # the equity underflowed (a ruinous strategy): take the segmented product instead
-        period = np.multiply.reduceat(gross + 1.0, starts) - 1.0
+        period = np.multiply.reduceat(pos * ret + 1.0, starts) - 1.0
     return int(np.count_nonzero(held)), int(np.count_nonzero(held & (period > 0)))
 
 
@@ -127,7 +137,8 @@ def _sharpe(net: np.ndarray, periods_per_year: float) -> float:
     if n < 2:
         return 0.0
     mean = float(net.sum()) / n
-    var = (float(np.dot(net, net)) - n * mean * mean) / (n - 1)
+    # einsum, not dot: BLAS would spin up threads for a dot product of one vector.
+    var = (float(np.einsum("i,i->", net, net)) - n * mean * mean) / (n - 1)
     if var <= 1e-30:
         return 0.0
     return float(mean / np.sqrt(var) * np.sqrt(periods_per_year))
@@ -148,8 +159,10 @@ def signal_positions(
     known = np.isfinite(scores)
     up = np.greater(scores, thresholds, where=known, out=np.zeros(scores.shape, dtype=bool))
     if allow_short:
-        return np.where(up, 1.0, np.where(known, -1.0, 0.0))
-    return up.astype(np.float64)
+        signed: np.ndarray = np.where(up, 1.0, np.where(known, -1.0, 0.0))
+        return signed
+    long_only: np.ndarray = up.astype(np.float64)
+    return long_only
 
 
 def hold(position: np.ndarray, decisions: np.ndarray) -> np.ndarray:

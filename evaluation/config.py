@@ -49,9 +49,7 @@ class WalkForwardConfig:
                 raise UserError(f"walk_forward.{key}={value}: must be in (0, 1)")
         total = self.train + self.valid + self.test
         if abs(total - 1.0) > 1e-6:
-            raise UserError(
-                f"walk_forward.train + valid + test = {total:g}: must sum to 1"
-            )
+            raise UserError(f"walk_forward.train + valid + test = {total:g}: must sum to 1")
         if self.embargo_hours is not None:
             at_least("walk_forward.embargo_hours", self.embargo_hours, 0)
 

@@ -28,21 +28,21 @@ RULES: dict[str, Callable[[float, float], bool]] = {
 @dataclass(frozen=True)
 class Guardrail:
     name: str
-    value: float | None  # None: could not be measured
+    value: float | int | None  # None: could not be measured
     limit: float
     rule: str  # value <rule> limit must hold
     passed: bool
-    margin: float | None  # distance inside (+) or outside (-) the limit, in the value's units
+    margin: float | int | None  # distance inside (+) or outside (-) the limit, in the value's units
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def guardrail(name: str, value: float | None, rule: str, limit: float) -> Guardrail:
+def guardrail(name: str, value: float | int | None, rule: str, limit: float) -> Guardrail:
     if value is None:
         return Guardrail(name, None, limit, rule, False, None)
     margin = value - limit if rule.startswith(">") else limit - value
-    return Guardrail(name, float(value), limit, rule, RULES[rule](value, limit), float(margin))
+    return Guardrail(name, value, limit, rule, RULES[rule](value, limit), margin)
 
 
 def drawdown_limit(strategy: str, cfg: GuardrailsConfig) -> float:

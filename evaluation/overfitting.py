@@ -29,7 +29,8 @@ def sharpe_ratios(returns: np.ndarray) -> np.ndarray:
     """Per-period Sharpe of each column of (T, N) returns; 0 for a flat column."""
     mean = returns.mean(axis=0)
     sd = returns.std(axis=0, ddof=1)
-    return np.divide(mean, sd, out=np.zeros_like(mean), where=sd > 0)
+    out: np.ndarray = np.divide(mean, sd, out=np.zeros_like(mean), where=sd > 0)
+    return out
 
 
 def expected_max_sharpe(n_trials: int, var_sharpe: float) -> float:
@@ -131,7 +132,8 @@ def probability_of_backtest_overfitting(returns: np.ndarray, n_blocks: int = 16)
         s, q, k = m @ sums, m @ squares, (m @ counts)[:, None]
         var = (q - s * s / k) / (k - 1.0)
         sd = np.sqrt(np.maximum(var, 0.0))
-        return np.divide(s / k, sd, out=np.zeros_like(s), where=sd > 0)
+        out: np.ndarray = np.divide(s / k, sd, out=np.zeros_like(s), where=sd > 0)
+        return out
 
     sr_in, sr_out = split_sharpe(mask), split_sharpe(1.0 - mask)  # (C, N) each
     best = np.argmax(sr_in, axis=1)

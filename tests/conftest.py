@@ -24,7 +24,7 @@ TINY = [
     "data.end=2023-06-30",
     "model.n_estimators=40",
     "progress=false",
-    "hardware.threads=2",
+    "hardware.threads=1",
 ]
 
 

@@ -67,6 +67,14 @@ def test_bad_dates_and_fractions_are_user_errors_naming_the_key() -> None:
         WalkForwardConfig(train=0.8)
 
 
+def test_evaluation_without_a_run_is_a_user_error_naming_the_key() -> None:
+    from evaluation.cli import run
+    from evaluation.config import EvaluationConfig
+
+    with pytest.raises(UserError, match="run=PATH is required"):
+        run(EvaluationConfig(progress=False))
+
+
 def test_stress_model_never_sees_the_window_or_the_embargo_before_it() -> None:
     ts = _hours("2020-01-01", "2025-12-31")
     window = StressWindow("2022-11-06", "2022-11-20", True, "FTX")

@@ -146,9 +146,12 @@ def prepare(table: Table, fold: Fold, horizon: int, task: str, constant_tol: flo
     keep = ~constant
     if not keep.any():
         raise UserError("every feature is constant on the training part; nothing to learn from")
-    X = table.X[:, keep]
-    scaler = Scaler.fit(X[fold.train])
-    scaled = scaler.transform(X)  # (n, kept) float32; parts below are views into it
+    # Only the fold's own rows are copied and scaled (a walk-forward fold is a slice of years).
+    parts = (fold.train, fold.valid, fold.test)
+    lo, hi = min(s.start for s in parts), max(s.stop for s in parts)
+    X = table.X[lo:hi][:, keep]
+    scaler = Scaler.fit(X[fold.train.start - lo : fold.train.stop - lo])
+    scaled = scaler.transform(X)  # (hi - lo, kept) float32; parts below are views into it
     if f"ret_{horizon}h" not in table.labels:  # an npz cut with a shorter embargo
         raise UserError(
             f"data source '{table.source}' has no leak-free {horizon}h labels (it offers "
@@ -158,7 +161,8 @@ def prepare(table: Table, fold: Fold, horizon: int, task: str, constant_tol: flo
     y = table.labels[f"dir_{horizon}h"] if task == "direction" else ret
 
     def part(s: slice) -> SplitData:
-        return SplitData(scaled[s], y[s], ret[s], table.timestamps[s], table.segment[s])
+        rows = slice(s.start - lo, s.stop - lo)
+        return SplitData(scaled[rows], y[s], ret[s], table.timestamps[s], table.segment[s])
 
     names = np.asarray(table.feature_names)
     return Prepared(

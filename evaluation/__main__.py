@@ -1,0 +1,40 @@
+"""python -m evaluation run=PATH [evaluation key=value ...] [run override ...]
+python -m evaluation verify=PATH
+
+Composes conf/evaluation.yaml and calls ``evaluation.cli.run``. Overrides of the evaluated
+run's config may be given bare (``data.signal_strength=0``, ``data=csv data.path=F``) or as
+``'overrides=[data.signal_strength=0]'``. Exit code 0: passed (promoted), 3: not promoted,
+2: user error (one line on stderr), 4: verify mismatch.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from evaluation.cli import route_overrides
+from evaluation.config import register
+from trainer.cli import EXIT_USER_ERROR, run_entrypoint
+from trainer.errors import UserError
+
+register()
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluation")
+def main(cfg: DictConfig) -> None:
+    from evaluation.cli import run
+
+    try:
+        code = run(cfg)
+    except UserError as exc:  # here, not in Hydra's job runner, which would add a line
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_USER_ERROR) from None
+    if code:
+        raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    sys.argv = [sys.argv[0], *route_overrides(sys.argv[1:])]
+    run_entrypoint(main)

@@ -1,0 +1,125 @@
+"""From the composed evaluation config to an exit code; and the command-line routing of
+overrides meant for the evaluated run's config.
+
+Exit codes: 0 the target strategy passed every guardrail (and was promoted unless promotion
+was off or blocked), 3 evaluated but not promoted, 2 a user error (bad config, path, data),
+4 ``verify`` found metrics that differ.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from omegaconf import DictConfig, OmegaConf
+
+from evaluation.config import EvaluationConfig
+from trainer.errors import UserError
+
+if TYPE_CHECKING:
+    from evaluation.evaluate import Evaluation
+
+EXIT_PASSED = 0
+EXIT_NOT_PROMOTED = 3
+EXIT_VERIFY_MISMATCH = 4
+# Top-level keys of a run's config: given bare on the command line they override the run.
+RUN_KEYS = (
+    "model",
+    "data",
+    "features",
+    "split",
+    "hardware",
+    "target",
+    "objective",
+    "costs",
+    "seed",
+)
+
+
+def route_overrides(args: list[str]) -> list[str]:
+    """Move bare run-config overrides (``data=csv``, ``model.max_depth=3``) into one
+    ``overrides=[...]`` argument, merged with an explicit one; everything else is untouched."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    routed: list[str] = []
+    rest: list[str] = []
+    explicit: list[str] = []
+    for arg in args:
+        key = arg.split("=", 1)[0]
+        root = key.split(".", 1)[0]
+        if "=" in arg and not arg.startswith(("-", "+", "~")) and root in RUN_KEYS:
+            routed.append(arg)
+        elif "=" in arg and key == "overrides":
+            value = OverridesParser.create().parse_override(arg).value()
+            explicit += [str(v) for v in (value if isinstance(value, list) else [value])]
+        else:
+            rest.append(arg)
+    if not routed and not explicit:
+        return rest
+    items = ",".join(_quote(a) for a in [*explicit, *routed])
+    return [*rest, f"overrides=[{items}]"]
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def to_schema(cfg: DictConfig | EvaluationConfig) -> EvaluationConfig:
+    if isinstance(cfg, EvaluationConfig):
+        return cfg
+    try:
+        obj = OmegaConf.to_object(cfg)
+    except UserError:
+        raise
+    except Exception as exc:  # omegaconf validation errors: name the key
+        key = getattr(exc, "full_key", None)
+        msg = str(exc).splitlines()[0]
+        raise UserError(f"config key '{key}': {msg}" if key else f"config: {msg}") from None
+    if not isinstance(obj, EvaluationConfig):
+        raise UserError("config: the composed config is not an evaluation config")
+    return obj
+
+
+def run(cfg: DictConfig | EvaluationConfig) -> int:
+    conf = to_schema(cfg)
+    if conf.verify:
+        return verify_command(conf)
+    from evaluation.evaluate import evaluate
+
+    return finish(evaluate(conf), conf)
+
+
+def finish(ev: Evaluation, conf: EvaluationConfig) -> int:
+    """Promote (when every guardrail of the target strategy passed), write the report, print
+    the summary; the exit code."""
+    from evaluation.evaluate import manifest_of
+    from evaluation.promote import promote
+    from evaluation.report import write
+
+    promoted_to = None
+    if ev.passed and ev.promotable is None:
+        promoted_to = promote(
+            ev.source.path,
+            Path(conf.artifacts_dir) / "promoted",
+            ev.source.target,
+            manifest_of(ev),
+        )
+    data = write(ev, promoted_to)
+    if conf.progress:
+        from evaluation.console import print_summary
+
+        print_summary(data, str(ev.report_dir))
+    return EXIT_PASSED if ev.passed else EXIT_NOT_PROMOTED
+
+
+def verify_command(conf: EvaluationConfig) -> int:
+    from evaluation.console import print_verification
+    from evaluation.manifest import run_of, verify
+    from evaluation.source import open_source
+
+    assert conf.verify is not None
+    run_dir = run_of(conf.verify)
+    source = open_source(str(run_dir), [])
+    result = verify(source.config, run_dir, source.metrics, source.metadata.get("data_hash"))
+    print_verification(result)
+    return EXIT_PASSED if result.matches and result.data_matches else EXIT_VERIFY_MISMATCH

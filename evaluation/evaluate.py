@@ -1,0 +1,270 @@
+"""``evaluate(cfg)``: one run through walk-forward, backtests, stress windows, overfitting
+statistics and guardrails, then the promotion decision. No Hydra in here: tests call it.
+
+    python -m evaluation run=PATH  ->  evaluate -> report.write -> promote (if all pass)
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evaluation.backtest import Backtest
+from evaluation.config import EvaluationConfig, GuardrailsConfig
+from evaluation.guardrails import Guardrail, all_passed, check
+from evaluation.manifest import config_hash, reproducibility
+from evaluation.source import Source, compose_run_config, open_source
+from evaluation.strategies import (
+    Positions,
+    momentum_baseline,
+    run_backtests,
+    stored_baseline,
+    strategy_positions,
+)
+from evaluation.stress import StressResult, run_stress
+from evaluation.study import StudyStats, study_stats, unavailable
+from evaluation.walk_forward import (
+    FoldScores,
+    OutOfSample,
+    Period,
+    folds_of,
+    horizon_config,
+    resolve_period,
+    run_walk_forward,
+)
+from trainer.config import HORIZONS, to_dict
+from trainer.dataset import build_table
+from trainer.errors import UserError
+from trainer.hardware import seed_everything
+from trainer.train import fit_context
+
+# Parts of a run's config that make its saved model what it is: an evaluation that overrides
+# any of them tested another model, so it may not promote this one.
+MODEL_DEFINING = ("model", "target", "features", "seed")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    name: str
+    report_dir: Path
+    source: Source
+    period: Period
+    embargo_hours: int
+    folds: list[dict[str, FoldScores]]
+    oos: OutOfSample
+    positions: Positions
+    backtests: dict[str, Backtest]
+    strategies: list[str]  # the model strategies (guardrail sets), target first
+    guardrails: dict[str, list[Guardrail]]
+    target_strategy: str
+    passed: bool  # every guardrail of the target strategy passed
+    promotable: str | None  # None, or why a passing run may still not be promoted
+    stress: list[StressResult]
+    overfitting: StudyStats
+    costs: dict[str, Any]
+    reproducibility: dict[str, Any]
+    seconds: dict[str, float]
+    created: str
+
+    @property
+    def target_summary(self) -> dict[str, Any]:
+        return self.backtests[self.target_strategy].summary()
+
+
+def report_name(cfg: EvaluationConfig, source: Source) -> str:
+    if cfg.name:
+        name = cfg.name
+    elif source.kind == "promoted":
+        name = f"promoted_{source.path.name}"
+    elif source.kind == "study_best" and source.study_dir is not None:
+        name = f"{source.study_dir.name}_best"
+    else:
+        name = "_".join(source.path.resolve().parts[-2:])
+    if source.overrides and not cfg.name:
+        # A control run (data.signal_strength=0, ...) must not overwrite the plain report.
+        import hashlib
+
+        name += "__" + hashlib.sha256("\n".join(source.overrides).encode()).hexdigest()[:8]
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name)
+
+
+def needed_horizons(target: str, strategies: list[str]) -> list[str]:
+    """The run's own horizon first, then the twin the strategies need (1h+4h needs both)."""
+    wanted = {target}
+    for s in strategies:
+        wanted.update(s.split("+"))
+    return [target, *sorted(wanted - {target}, key=lambda h: HORIZONS[h])]
+
+
+def evaluate(cfg: EvaluationConfig) -> Evaluation:
+    t_start = time.perf_counter()
+    if not cfg.run:
+        raise UserError(
+            "run=PATH is required: a run directory (outputs/...), a study's best/ or"
+            " artifacts/promoted/<target>; or verify=PATH to re-train a run"
+        )
+    source = open_source(cfg.run, cfg.overrides)
+    conf = source.config
+    target = conf.target.horizon
+    strategies = [target] + [s for s in cfg.backtest.strategies if s != target]
+    horizons = needed_horizons(target, strategies)
+    embargo = cfg.walk_forward.embargo_hours
+    if embargo is None:
+        embargo = max(HORIZONS[h] for h in horizons)
+    confs = {h: horizon_config(conf, h) for h in horizons}
+    contexts = {h: fit_context(c) for h, c in confs.items()}  # fails fast on missing CUDA
+    seed_everything(conf.seed)
+
+    table = build_table(conf.data, conf.features)  # features and labels: once for every fold
+    period = resolve_period(cfg.walk_forward, table.timestamps, embargo)
+    folds = folds_of(cfg.walk_forward, table, period, embargo)
+    t_wf = time.perf_counter()
+    oos, per_fold = run_walk_forward(confs, contexts, table, folds, cfg.progress)
+    wf_seconds = time.perf_counter() - t_wf
+
+    fee = conf.costs.fee_bps if cfg.backtest.fee_bps is None else cfg.backtest.fee_bps
+    slip = (
+        conf.costs.slippage_bps if cfg.backtest.slippage_bps is None else cfg.backtest.slippage_bps
+    )
+    allow_short = (
+        conf.costs.allow_short if cfg.backtest.allow_short is None else cfg.backtest.allow_short
+    )
+    cost_bps = fee + slip
+    if cfg.backtest.baseline:
+        baseline, baseline_label = stored_baseline(cfg.backtest.baseline, oos.timestamps)
+    else:
+        baseline = momentum_baseline(
+            table.labels["ret_1h"], oos.rows, cfg.backtest.momentum_hours, allow_short
+        )
+        baseline_label = f"momentum: long when the past {cfg.backtest.momentum_hours}h return > 0"
+    positions = strategy_positions(
+        oos.timestamps,
+        oos.scores,
+        oos.thresholds,
+        strategies,
+        allow_short,
+        baseline,
+        baseline_label,
+    )
+    backtests = run_backtests(positions, oos.log_ret, cost_bps)
+
+    stress: list[StressResult] = []
+    if cfg.stress.enabled:
+        stress = run_stress(
+            cfg.stress.windows,
+            confs[target],
+            contexts[target],
+            table,
+            cfg.walk_forward,
+            embargo,
+            cost_bps,
+            allow_short,
+        )
+
+    if not cfg.overfitting.enabled:
+        overfitting = unavailable("overfitting.enabled=false")
+    elif source.study_dir is None:
+        overfitting = unavailable("not a study's best/: DSR and PBO need the study's trials")
+    else:
+        overfitting = study_stats(
+            Path(cfg.overfitting.study_dir or source.study_dir),
+            table,
+            cost_bps,
+            cfg.overfitting.n_blocks,
+        )
+
+    name = report_name(cfg, source)
+    evaluation = Evaluation(
+        name=name,
+        report_dir=Path(cfg.artifacts_dir) / "reports" / name,
+        source=source,
+        period=period,
+        embargo_hours=embargo,
+        folds=per_fold,
+        oos=oos,
+        positions=positions,
+        backtests=backtests,
+        strategies=strategies,
+        guardrails={},
+        target_strategy=target,
+        passed=False,
+        promotable=_promotable(source, cfg),
+        stress=stress,
+        overfitting=overfitting,
+        costs={
+            "fee_bps": fee,
+            "slippage_bps": slip,
+            "cost_bps": cost_bps,
+            "allow_short": allow_short,
+        },
+        reproducibility=reproducibility(
+            conf, table.data_hash, source.metadata.get("data_hash"), contexts[target].threads
+        ),
+        seconds={
+            "total": time.perf_counter() - t_start,
+            "walk_forward": wf_seconds,
+            "folds": float(sum(r.seconds for f in per_fold for r in f.values())),
+        },
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    return judge(evaluation, cfg.guardrails)
+
+
+def judge(ev: Evaluation, guardrails: GuardrailsConfig) -> Evaluation:
+    """Every strategy's guardrail set; the target strategy's decides promotion."""
+    dsr, pbo = ev.overfitting.dsr_value, ev.overfitting.pbo_value
+    checks = {s: check(ev.backtests[s].summary(), s, guardrails, dsr, pbo) for s in ev.strategies}
+    return replace(ev, guardrails=checks, passed=all_passed(checks[ev.target_strategy]))
+
+
+def _promotable(source: Source, cfg: EvaluationConfig) -> str | None:
+    """Why this run's saved model may not be promoted even if it passes, or None."""
+    if not cfg.promote:
+        return "promote=false"
+    if source.kind == "promoted":
+        return "already the promoted model"
+    if not source.overrides:
+        return None
+    stored = to_dict(compose_run_config(source.path, []))
+    evaluated = to_dict(source.config)
+    changed = [k for k in MODEL_DEFINING if stored.get(k) != evaluated.get(k)]
+    if changed:
+        return (
+            f"the overrides change {', '.join(changed)}: the evaluated model is not the saved"
+            " one; train a run with them and evaluate that"
+        )
+    return None
+
+
+def manifest_of(ev: Evaluation) -> dict[str, Any]:
+    """What a promoted model carries: why it was promoted and how to reproduce it."""
+    repro = ev.reproducibility
+    return {
+        "target": ev.source.target,
+        "promoted_at": ev.created,
+        "source_run": str(ev.source.path.resolve()),
+        "report": str(ev.report_dir.resolve()),
+        "strategy": ev.target_strategy,
+        "metrics": ev.target_summary,
+        "guardrails": [g.to_json() for g in ev.guardrails[ev.target_strategy]],
+        "walk_forward": {"start": ev.period.start, "end": ev.period.end, "folds": len(ev.folds)},
+        "data_sha256": repro["data_sha256"],
+        "config_sha256": config_hash(ev.source.config),
+        "config": repro["config"],
+        "git_revision": repro["git_revision"],
+        "versions": repro["versions"],
+        "run_metrics": ev.source.metrics,
+    }
+
+
+def hit_rate_z(hit_rate: float, n_trades: int) -> float:
+    """Binomial z-score of a hit rate against a coin (0.5): |z| < 3 is within noise."""
+    if n_trades == 0:
+        return 0.0
+    return float((hit_rate - 0.5) / np.sqrt(0.25 / n_trades))
