@@ -80,7 +80,9 @@ def _next_close(market: pd.DataFrame, cfg: FeaturesConfig) -> list[Feature]:
 
 @pytest.mark.parametrize("leaky", [_centred_mean, _next_close])
 @settings(max_examples=10, deadline=None)
-@given(t=st.integers(200, N - 40), factor=st.floats(1.1, 2.0))
+# t inside the first segment: a centred window is still NaN right after a gap (features restart
+# there), so the leak would be invisible at those few hours
+@given(t=st.integers(200, 390), factor=st.floats(1.1, 2.0))
 def test_the_same_check_catches_a_planted_look_ahead_feature(leaky, t, factor):
     FAMILIES["leaky"] = leaky
     try:

@@ -27,7 +27,7 @@ class SyntheticDataConfig(DataConfig):
     end: str = "2025-12-31"
     seed: int = 42  # the market's own seed: a `seed=` sweep must not change the data
     # Strength of the planted predictive signal; 0 gives a no-signal control market.
-    signal_strength: float = 0.05
+    signal_strength: float = 0.15
 
     def __post_init__(self) -> None:
         super().__post_init__()

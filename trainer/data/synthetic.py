@@ -30,9 +30,16 @@ signal_strength  1h, seed 42   1h, 5 seeds   4h, seed 42   4h, 5 seeds
 ===============  ============  ============  ============  ============
 0 (control)      0.502         0.500         0.505         0.503
 0.02             0.510         0.508         0.517         0.515
-0.05 (default)   0.523         0.521         0.534         0.532
+0.05             0.523         0.521         0.534         0.532
 0.10             0.545         0.542         0.563         0.560
+0.15 (default)   0.566         0.563         0.590         0.588
 ===============  ============  ============  ============  ============
+
+Why 0.15 by default: the embedded market is the framework's positive control, so its signal
+must be one the guardrails can detect. At 0.05 even the oracle's 1h hit rate (0.523) barely
+clears the 0.52 guardrail and no learned model passes a guardrail set; at 0.15 a default
+XGBoost 4h model passes the 4h set in the 2023-2025 walk-forward (hit rate 0.55, drawdown -0.22)
+while ``signal_strength=0`` promotes nothing. Real hourly BTC shows far less (see the README).
 
 Fat-tailed shocks make these higher than a Gaussian would (0.5 + arcsin(s)/pi: 0.516 at 0.05).
 A learner sees ``z`` only through the noisy basis, so it can at best approach these figures;
@@ -79,7 +86,7 @@ def generate_market(
     start: str = "2020-01-01",
     end: str = "2025-12-31",
     seed: int = 42,
-    signal_strength: float = 0.05,
+    signal_strength: float = 0.15,
 ) -> pd.DataFrame:
     """The hourly market table from ``start`` 00:00 to ``end`` 23:00 UTC (see module doc)."""
     return simulate(start, end, seed, signal_strength).table
