@@ -20,7 +20,7 @@ from trainer.errors import UserError
 from trainer.learners import REGISTRY, build_learner, load_learner, save_learner
 from trainer.learners.base import Learner, NullReporter, RecordingReporter, SplitData
 from trainer.learners.config import MemberConfig
-from trainer.learners.ensemble import MIN_PART_ROWS, EnsembleLearner, meta_parts
+from trainer.learners.ensemble import EnsembleLearner, meta_parts
 
 COMBINERS = [
     {"method": "stacking", "meta_learner": "logistic"},
@@ -33,7 +33,7 @@ def fitted(
     task: str = "direction", **kwargs: object
 ) -> tuple[EnsembleLearner, tuple[SplitData, ...]]:
     parts = make_parts(task=task)
-    learner = EnsembleLearner(ensemble_config(**kwargs), make_context(task))  # type: ignore[arg-type]
+    learner = EnsembleLearner(ensemble_config(**kwargs), make_context(task))
     return learner.fit(parts[0], parts[1], NullReporter()), parts
 
 
@@ -174,7 +174,6 @@ def test_too_small_a_combiner_part_is_a_clear_error() -> None:
     learner = EnsembleLearner(ensemble_config(meta_fraction=0.1), make_context())
     with pytest.raises(UserError, match=r"model\.meta_fraction=0\.1.*at least"):
         learner.fit(parts[0], parts[1], NullReporter())
-    assert MIN_PART_ROWS > 29
 
 
 def test_a_real_lstm_member_combines_with_a_tree() -> None:

@@ -197,8 +197,13 @@ class EnsembleConfig(ModelConfig):
         if not self.members:
             raise UserError("model.members: empty; list at least one member (model: or path:)")
         names = [m.name for m in self.members]
+        # imported here: ensemble_members imports this module
+        from trainer.learners.ensemble_members import member_params
+
         for i, member in enumerate(self.members):
             member.check(f"model.members[{i}]")
+            if member.model is not None:
+                member_params(member)  # a bad override fails now, not after the data is built
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise UserError(f"model.members: names must be unique; repeated: {duplicates}")
@@ -206,7 +211,8 @@ class EnsembleConfig(ModelConfig):
         if unknown:
             raise UserError(
                 f"model.use={self.use!r}: no member named {', '.join(unknown)};"
-                f" members are {', '.join(names)}"
+                f" members are {', '.join(names)}. Set model.use to the '+'-joined names to"
+                " combine, or model.use='' for all (needed when model.members is replaced)"
             )
 
     def used_names(self) -> list[str]:
