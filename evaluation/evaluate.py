@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from evaluation.backtest import Backtest
 from evaluation.config import EvaluationConfig, GuardrailsConfig
 from evaluation.guardrails import Guardrail, all_passed, check
 from evaluation.manifest import config_hash, reproducibility
+from evaluation.members import compare
 from evaluation.source import Source, compose_run_config, open_source
 from evaluation.strategies import (
     Positions,
@@ -39,9 +40,11 @@ from evaluation.walk_forward import (
     run_walk_forward,
 )
 from trainer.config import HORIZONS, to_dict
-from trainer.dataset import build_table
+from trainer.dataset import Table, build_table
 from trainer.errors import UserError
+from trainer.fit import objective_spec
 from trainer.hardware import seed_everything
+from trainer.objective import ObjectiveSpec
 from trainer.train import fit_context
 
 # Parts of a run's config that make its saved model what it is: an evaluation that overrides
@@ -71,6 +74,7 @@ class Evaluation:
     reproducibility: dict[str, Any]
     seconds: dict[str, float]
     created: str
+    members: list[dict[str, Any]] = field(default_factory=list)  # ensemble beside its members
 
     @property
     def target_summary(self) -> dict[str, Any]:
@@ -181,6 +185,7 @@ def evaluate(cfg: EvaluationConfig) -> Evaluation:
 
     name = report_name(cfg, source)
     evaluation = Evaluation(
+        members=side_by_side(per_fold, target, oos, table, objective_spec(confs[target])),
         name=name,
         report_dir=Path(cfg.artifacts_dir) / "reports" / name,
         source=source,
@@ -214,6 +219,27 @@ def evaluate(cfg: EvaluationConfig) -> Evaluation:
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
     return judge(evaluation, cfg.guardrails)
+
+
+def side_by_side(
+    per_fold: list[dict[str, FoldScores]],
+    horizon: str,
+    oos: OutOfSample,
+    table: Table,
+    spec: ObjectiveSpec,
+) -> list[dict[str, Any]]:
+    """For an ensemble: it and each member on the stitched hours (empty otherwise)."""
+    folds = [f[horizon] for f in per_fold]
+    if not folds or not folds[0].members:
+        return []
+    models = {"ensemble": (oos.scores[horizon], oos.thresholds[horizon])}
+    for name in folds[0].members:
+        scores = np.concatenate([f.members[name][1] for f in folds])
+        thresholds = np.concatenate(
+            [np.full(len(f.members[name][1]), f.members[name][0]) for f in folds]
+        )
+        models[name] = (scores, thresholds)
+    return compare(models, table, oos.rows, spec)
 
 
 def judge(ev: Evaluation, guardrails: GuardrailsConfig) -> Evaluation:

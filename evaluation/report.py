@@ -87,6 +87,7 @@ def to_json(ev: Evaluation, promoted_to: Path | None) -> dict[str, Any]:
         "reproducibility": ev.reproducibility,
         "seconds": ev.seconds,
         "figures": sorted(FIGURES.values()),
+        "members": ev.members,
     }
 
 
@@ -151,6 +152,13 @@ def blocks(data: dict[str, Any]) -> list[Block]:
         ),
         Block("table", rows=_backtest_rows(data)),
         Block("image", FIGURES["equity"]),
+    ]
+    if data.get("members"):
+        out += [
+            Block("heading", "Ensemble beside its members (target strategy, out-of-sample)"),
+            Block("table", rows=_member_rows(data)),
+        ]
+    out += [
         Block("heading", "Walk-forward folds"),
         Block("table", rows=_fold_rows(data)),
         Block("image", FIGURES["folds"]),
@@ -224,6 +232,14 @@ def _backtest_rows(data: dict[str, Any]) -> tuple[tuple[str, ...], ...]:
     rows: list[tuple[str, ...]] = [("strategy", *keys)]
     for name, s in data["backtests"].items():
         rows.append((name, *(_fmt(s[k]) for k in keys)))
+    return tuple(rows)
+
+
+def _member_rows(data: dict[str, Any]) -> tuple[tuple[str, ...], ...]:
+    keys = ("f1_up", "up_recall", "hit_rate", "n_trades", "max_drawdown", "net_return")
+    rows: list[tuple[str, ...]] = [("model", *keys)]
+    for m in data["members"]:
+        rows.append((m["model"], *(_fmt(m[k]) for k in keys)))
     return tuple(rows)
 
 

@@ -17,10 +17,10 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from trainer.artifacts import CONFIG_FILE, METADATA_FILE, METRICS_FILE
+from trainer.artifacts import CONFIG_FILE, METADATA_FILE, METRICS_FILE, load_run
 from trainer.config import TrainConfig, TrialConfig, register, validate
 from trainer.errors import UserError
 
@@ -59,6 +59,9 @@ def open_source(path: str, overrides: list[str]) -> Source:
             f"run={path}: not a quantsweep run directory ({', '.join(missing)} missing); pass a"
             " run directory under outputs/, a study's best/ or artifacts/promoted/<target>"
         )
+    # The saved artifact must load (format version, metadata keys, model files and their
+    # checksums) before any work: a truncated or tampered model is never evaluated or promoted.
+    load_run(root)
     metadata = _read_json(root / METADATA_FILE)
     metrics = _read_json(root / METRICS_FILE)
     config = compose_run_config(root, overrides)
@@ -108,7 +111,7 @@ def compose_run_config(run_dir: Path, overrides: list[str]) -> TrainConfig:
     try:
         merged = OmegaConf.merge(base, stored)
         for key, value in keys:
-            if OmegaConf.select(merged, key, default=_MISSING) is _MISSING:
+            if not _has_key(merged, key):
                 raise UserError(f"override {key}: no such key in the run's config")
             OmegaConf.update(merged, key, value, merge=False)
     except OmegaConfBaseException as exc:
@@ -119,6 +122,15 @@ def compose_run_config(run_dir: Path, overrides: list[str]) -> TrainConfig:
         raise UserError(f"{run_dir / CONFIG_FILE}: not a mapping")
     # Evaluation retrains outside any study: the trial link of a study's job must not follow.
     return replace(validate(merged), trial=TrialConfig())
+
+
+def _has_key(cfg: DictConfig | ListConfig, key: str) -> bool:
+    """``key`` exists, a mandatory ``???`` one included (``select`` and ``in`` say it is not)."""
+    if OmegaConf.select(cfg, key, default=_MISSING) is not _MISSING:
+        return True
+    parent_key, _, leaf = key.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+    return isinstance(parent, DictConfig) and leaf in list(parent)
 
 
 def _choices(run_dir: Path, stored: DictConfig) -> dict[str, str]:

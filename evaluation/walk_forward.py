@@ -12,18 +12,20 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from evaluation.config import WalkForwardConfig
+from evaluation.members import member_thresholds_and_scores
 from trainer.config import TargetConfig, TrainConfig
 from trainer.dataset import Table
 from trainer.errors import UserError
-from trainer.fit import fit_fold, objective_spec
+from trainer.fit import fit_fold, hours_of, objective_spec, up_labels
 from trainer.learners.base import NullReporter
+from trainer.objective import calibrate
 from trainer.splits import Fold, walk_forward
 
 DEFAULT_PERIOD = ("2023-01-01", "2025-12-31")
@@ -47,6 +49,8 @@ class FoldScores:
     test_scores: np.ndarray  # (rows of fold.test,)
     metrics: dict[str, float]  # trainer metrics of the test part
     seconds: float  # fit + predict + calibrate
+    # ensembles only: member -> (threshold calibrated on valid, test scores)
+    members: dict[str, tuple[float, np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,21 @@ def folds_of(wf: WalkForwardConfig, table: Table, period: Period, embargo_hours:
 def fit_and_score(conf: TrainConfig, table: Table, fold: Fold, context: Any) -> FoldScores:
     """Fit the model of ``conf`` on the fold's train part; test scores and metrics."""
     t0 = time.perf_counter()
-    result = fit_fold(conf, table, fold, context, NullReporter(), objective_spec(conf))
+    spec = objective_spec(conf)
+    result = fit_fold(conf, table, fold, context, NullReporter(), spec)
+    valid = result.prepared.valid
+
+    def threshold(scores: np.ndarray) -> float:
+        ok = np.isfinite(scores)
+        return calibrate(
+            scores[ok],
+            up_labels(valid)[ok],
+            valid.returns[ok],
+            hours_of(valid.timestamps)[ok],
+            spec,
+        )[0]
+
+    members = member_thresholds_and_scores(result.learner, valid, result.prepared.test, threshold)
     return FoldScores(
         fold=fold,
         horizon=conf.target.horizon,
@@ -140,6 +158,7 @@ def fit_and_score(conf: TrainConfig, table: Table, fold: Fold, context: Any) -> 
         test_scores=np.asarray(result.test_scores, dtype=np.float64),
         metrics=result.metrics["test"],
         seconds=time.perf_counter() - t0,
+        members=members,
     )
 
 
