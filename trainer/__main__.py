@@ -6,14 +6,17 @@ objective for a sweeper. User mistakes end in one line on stderr and exit code 2
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from trainer.cli import run_entrypoint
+from trainer.cli import EXIT_USER_ERROR, run_entrypoint
 from trainer.config import register
+from trainer.errors import UserError
 
 register()
 
@@ -22,7 +25,15 @@ register()
 def main(cfg: DictConfig) -> float:
     from trainer.train import train
 
-    return train(cfg, Path(HydraConfig.get().runtime.output_dir))
+    hydra_cfg = HydraConfig.get()
+    try:
+        return train(cfg, Path(hydra_cfg.runtime.output_dir))
+    except UserError as exc:
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            raise  # the sweeper records the failed trial and decides whether to go on
+        # here, not in Hydra's job runner, which would print the overrides on a line of its own
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_USER_ERROR) from None
 
 
 if __name__ == "__main__":

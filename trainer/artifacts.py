@@ -8,6 +8,7 @@ Nothing here unpickles.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -125,8 +126,35 @@ def save_run(
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
-    atomic_write_json(run_dir / METADATA_FILE, {"format_version": FORMAT_VERSION, **metadata})
+    meta = {"format_version": FORMAT_VERSION, **metadata, "model_sha256": file_digests(final)}
+    atomic_write_json(run_dir / METADATA_FILE, meta)
     atomic_write_json(run_dir / METRICS_FILE, metrics)
+
+
+def file_digests(directory: Path) -> dict[str, str]:
+    """sha256 of every file under ``directory``, by relative path (recorded in metadata.json)."""
+    return {
+        p.relative_to(directory).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def check_digests(directory: Path, recorded: Any) -> None:
+    """Refuse model files that differ from the digests saved with them (truncated, tampered)."""
+    if not isinstance(recorded, dict):
+        raise UserError(f"{directory.parent / METADATA_FILE}: 'model_sha256' is not a mapping")
+    if not directory.is_dir():
+        raise UserError(f"{directory}: missing; the run has no saved model")
+    found = file_digests(directory)
+    changed = sorted(k for k in recorded.keys() | found.keys() if recorded.get(k) != found.get(k))
+    if changed:
+        shown = ", ".join(changed[:3]) + (" ..." if len(changed) > 3 else "")
+        verb = "differs" if len(changed) == 1 else "differ"
+        raise UserError(
+            f"{directory}: {shown} {verb} from the sha256 recorded in {METADATA_FILE}"
+            " (truncated, tampered or missing); retrain the run or restore its files"
+        )
 
 
 @dataclass(frozen=True)
@@ -173,6 +201,8 @@ def load_run(path: str | Path) -> Run:
     config = OmegaConf.load(cfg_path)
     if not isinstance(config, DictConfig):
         raise UserError(f"{cfg_path}: not a mapping")
+    if "model_sha256" in meta:  # runs saved before checksums were recorded have none
+        check_digests(root / MODEL_DIR, meta["model_sha256"])
     learner = load_learner(root / MODEL_DIR)
     metrics = read_json(root / METRICS_FILE, "run metrics")
     return Run(root, learner, meta, metrics, config)

@@ -20,6 +20,7 @@ def run_entrypoint(main: Callable[[], Any]) -> None:
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     from hydra.errors import (
         ConfigCompositionException,
+        InstantiationException,
         MissingConfigException,
         OverrideParseException,
     )
@@ -29,6 +30,10 @@ def run_entrypoint(main: Callable[[], Any]) -> None:
         main()
     except UserError as exc:
         _fail(str(exc))
+    except InstantiationException as exc:  # a plugin (the sweeper) refused its hydra.* config
+        if not isinstance(exc.__cause__, UserError):
+            raise
+        _fail(str(exc.__cause__))
     except MissingConfigException as exc:
         _fail(_missing_option(exc))
     except OverrideParseException as exc:

@@ -8,6 +8,7 @@ session to refuse resuming a study whose data or objective changed.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,8 +63,6 @@ def record_trial(
         return
     from hydra_plugins.quantsweep_sweeper.link import load_trial
 
-    from trainer.artifacts import git_revision
-
     assert trial.study_name and trial.storage and trial.number is not None
     live = load_trial(trial.study_name, trial.storage, trial.number)
     if live is None:
@@ -73,10 +72,25 @@ def record_trial(
         "metrics": metrics,
         "run_dir": str(run_dir.resolve()),
         "data_hash": data_hash,
-        "git_revision": git_revision(),
+        "git_revision": _git_revision(run_dir),
     }
     for key, value in attrs.items():
         live.set_user_attr(key, value)
+
+
+def _git_revision(run_dir: Path) -> str | None:
+    """The revision the run's metadata recorded (saves a second ``git`` call), else git's."""
+
+    from trainer.artifacts import METADATA_FILE, git_revision
+
+    try:
+        meta = json.loads((run_dir / METADATA_FILE).read_text())
+    except (OSError, ValueError):
+        meta = {}
+    if "git_revision" in meta:
+        revision = meta["git_revision"]
+        return revision if isinstance(revision, str) else None
+    return git_revision()
 
 
 def study_fingerprint(cfg: DictConfig | TrainConfig) -> dict[str, Any]:
@@ -95,4 +109,5 @@ def study_fingerprint(cfg: DictConfig | TrainConfig) -> dict[str, Any]:
         "objective": to_dict(conf.objective),
         "costs": to_dict(conf.costs),
         "split": to_dict(conf.split),
+        "model": to_dict(conf.model),  # the sweeper drops the keys it searches
     }

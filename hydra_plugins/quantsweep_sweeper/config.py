@@ -1,4 +1,4 @@
-"""The sweeper's config schema, registered as ``hydra/sweeper: quantsweep_optuna``.
+"""``hydra.sweeper.*`` of ``python -m trainer ... -m``: the schema of ``quantsweep_optuna``.
 
 Imported by Hydra's plugin scan, so it holds dataclasses only. The grammar is
 hydra-optuna-sweeper's (``sampler``, ``direction``, ``study_name``, ``storage``, ``n_trials``,
@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import II, MISSING
+from omegaconf import MISSING
 
 
 @dataclass
 class TPESamplerConf:
     _target_: str = "optuna.samplers.TPESampler"
-    seed: Any = II("seed")  # the run's seed; each trial's draw is seeded from it and its number
+    seed: Any = "${seed}"  # the run's seed; each trial's draw is seeded from it and its number
     n_startup_trials: int = 10  # random trials before TPE models the history
     n_ei_candidates: int = 24
     multivariate: bool = False
@@ -30,7 +30,7 @@ class TPESamplerConf:
 @dataclass
 class RandomSamplerConf:
     _target_: str = "optuna.samplers.RandomSampler"
-    seed: Any = II("seed")
+    seed: Any = "${seed}"
 
 
 @dataclass
@@ -41,6 +41,9 @@ class QuantsweepOptunaConf:
     _recursive_: bool = False
     defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
 
+    # optuna | grid: hand -m to Hydra's BasicSweeper (search=grid: grids and seed lists); the
+    # Optuna fields are then ignored
+    mode: str = "optuna"
     sampler: Any = MISSING
     direction: str = "maximize"  # maximize | minimize the job's return value
     study_name: str = "${model.name}-${target.horizon}-${target.task}"
@@ -55,8 +58,13 @@ class QuantsweepOptunaConf:
     # param -> param it must divide; sampled only among the values of its range that divide
     # the other's value (model.num_heads -> model.d_model)
     divides: dict[str, str] = field(default_factory=dict)
-    pruner: str = "median"  # median | hyperband | wilcoxon | none
-    pruner_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the Optuna pruner
+    pruner: str = "median"  # median | hyperband | wilcoxon | threshold | none
+    # passed to the Optuna pruner on top of our defaults: pruner_kwargs={n_startup_trials:10}
+    pruner_kwargs: Any = None
+    # Reported steps before any trial may be pruned (boosting rounds, epochs or walk-forward
+    # folds, whichever the run reports); null: the pruner's default. Mapped to median's and
+    # threshold's n_warmup_steps, wilcoxon's n_startup_steps, hyperband's min_resource.
+    warmup_steps: int | None = None
     reproduce_seeds: int = 3  # the best params re-run with this many other seeds at the end
     # Resume refuses a study whose search space, objective or data changed; true continues
     allow_changes: bool = False
@@ -65,7 +73,7 @@ class QuantsweepOptunaConf:
     max_consecutive_failures: int = 3  # failed trials in a row that stop the sweep
     heartbeat_interval: float = 10.0  # seconds between heartbeats of a running trial
     grace_period: float = 60.0  # a running trial silent this long belongs to a dead worker
-    progress: Any = II("progress")  # progress bar and closing table
+    progress: Any = "${progress}"  # progress bar and closing table
 
 
 def register() -> None:

@@ -1,0 +1,239 @@
+"""python benchmarks/sweep.py [--trials 40] [--overhead-trials 20] [--parallel-trials 8] [--only ...]
+
+The Optuna sweeper on the XGBoost family and the embedded market, three figures, each measured
+against its reference in this run (fresh processes, a temporary directory). Prints JSON.
+
+1. Per-trial overhead of the sweeper and Hydra: wall time between the end of one job's
+   ``train()`` and the start of the next (ask, sample, tell, best/, composing the job's
+   config, Hydra's run_job bookkeeping), plus the time jobs spend talking to their trial
+   (opening it, reporting every 10 rounds, recording the run). Reference: the same jobs
+   through Hydra's basic sweeper (``search=grid`` over as many values). Goal: <= 0.10 s and
+   <= 5% of a median pruned trial.
+2. Compute of a median-pruned study / an unpruned study (boosting rounds summed: the last
+   reported round of each trial), same sampler seed and budget, with both best objectives and
+   the seed spread of the unpruned best (its params re-run with 3 other seeds); also the
+   median pruner with a warm-up of 50 rounds. Goal: <= 0.5 at a best objective within one
+   seed spread.
+3. ``hardware=cpu_pool`` (2 processes x 1 thread, no batch barrier) throughput / sequential
+   (one process, all cores), the same trials (random sampler seeded per trial, no pruning),
+   runs interleaved and repeated. Goal: >= 1.4 on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+DATA = ["data.start=2022-01-01", "data.end=2023-12-31", "progress=false"]
+STUDY = "xgboost-1h-direction"
+
+# --probe: run `python -m trainer` in this process with timers around the job's pieces.
+PROBE = r"""
+import json, runpy, sys, time
+import trainer.train as train_module
+import trainer.tuning as tuning
+spans, talk = [], [0.0]
+def timer(fn, sink):
+    def wrapped(*a, **k):
+        t = time.perf_counter()
+        try:
+            return fn(*a, **k)
+        finally:
+            sink(t, time.perf_counter())
+    return wrapped
+train_module.train = timer(train_module.train, lambda a, b: spans.append((a, b)))
+def add_talk(a, b):
+    talk[0] += b - a
+tuning.make_reporter = timer(tuning.make_reporter, add_talk)
+tuning.record_trial = timer(tuning.record_trial, add_talk)
+tuning.TrialReporter.report = timer(tuning.TrialReporter.report, add_talk)
+# Hydra's basic sweeper composes every job of a batch once up front to validate it
+from hydra.plugins.sweeper import Sweeper
+validate = [0.0]
+def add_validate(a, b):
+    validate[0] += b - a
+Sweeper.validate_batch_is_legal = timer(Sweeper.validate_batch_is_legal, add_validate)
+sys.argv = ["trainer", *sys.argv[1:]]
+try:
+    runpy.run_module("trainer", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    if exc.code:
+        raise
+gaps = [spans[i + 1][0] - spans[i][1] for i in range(len(spans) - 1)]
+print("PROBE " + json.dumps({"gaps": gaps, "talk_s": talk[0], "n": len(spans),
+                             "validate_s": validate[0], "train_s": [b - a for a, b in spans]}))
+"""
+
+
+def trainer(cwd: Path, *args: str, probe: bool = False) -> dict[str, Any]:
+    cmd = [sys.executable, "-c", PROBE] if probe else [sys.executable, "-m", "trainer"]
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
+    res = subprocess.run([*cmd, *args], cwd=cwd, capture_output=True, text=True, env=env)
+    if res.returncode != 0:
+        raise SystemExit(f"trainer {' '.join(args)} failed:\n{res.stderr[-4000:]}")
+    if not probe:
+        return {}
+    line = next(x for x in res.stdout.splitlines() if x.startswith("PROBE "))
+    out: dict[str, Any] = json.loads(line[len("PROBE ") :])
+    return out
+
+
+def load_study(cwd: Path, name: str = STUDY) -> Any:
+    import optuna
+
+    from hydra_plugins.quantsweep_sweeper.link import open_storage
+
+    journal = (cwd / "artifacts" / "studies" / name / "journal.log").resolve()
+    return optuna.load_study(study_name=name, storage=open_storage(str(journal)))
+
+
+def overhead(root: Path, n: int) -> dict[str, Any]:
+    base = ["progress=false", "model.n_estimators=300"]  # the whole embedded market
+    ours = trainer(
+        root / "optuna",
+        *base,
+        f"hydra.sweeper.n_trials={n}",
+        "hydra.sweeper.reproduce_seeds=0",
+        "-m",
+        probe=True,
+    )
+    depths = ",".join(str(3 + i % 7) for i in range(n))  # n jobs of the same kind of work
+    grid = trainer(
+        root / "grid", *base, "search=grid", f"model.max_depth={depths}", "-m", probe=True
+    )
+    study = load_study(root / "optuna")
+    pruned = [t for t in study.trials if t.state.name == "PRUNED"]
+    pruned_s = [(t.datetime_complete - t.datetime_start).total_seconds() for t in pruned]
+    between = statistics.median(ours["gaps"])
+    per_trial = between + ours["talk_s"] / ours["n"]
+    basic = statistics.median(grid["gaps"]) + grid["validate_s"] / grid["n"]
+    return {
+        "trials": n,
+        "optuna_between_jobs_s": round(between, 4),
+        "optuna_trial_talk_s": round(ours["talk_s"] / ours["n"], 4),
+        "optuna_overhead_per_trial_s": round(per_trial, 4),
+        "basic_sweeper_between_jobs_s": round(statistics.median(grid["gaps"]), 4),
+        "basic_sweeper_validation_per_job_s": round(grid["validate_s"] / grid["n"], 4),
+        "basic_sweeper_overhead_per_job_s": round(basic, 4),
+        "overhead_vs_basic": round(per_trial / basic, 3),
+        "median_train_s": round(statistics.median(ours["train_s"]), 3),
+        "median_pruned_trial_s": round(statistics.median(pruned_s), 3) if pruned_s else None,
+        "overhead_share_of_median_pruned_trial": (
+            round(per_trial / statistics.median(pruned_s), 4) if pruned_s else None
+        ),
+    }
+
+
+def rounds(trial: Any) -> int:
+    steps = list(trial.intermediate_values)
+    return max(steps) if steps else 0
+
+
+# The shipped default (median, prunes from the first report) and the same pruner told to wait
+# 50 boosting rounds (hydra.sweeper.warmup_steps), each against the unpruned study.
+PRUNED_VARIANTS = {"median": [], "median_warmup50": ["hydra.sweeper.warmup_steps=50"]}
+
+
+def pruning(root: Path, n: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"trials": n}
+    base = [*DATA, "model.n_estimators=300", f"hydra.sweeper.n_trials={n}"]
+    variants = {"none": ["hydra.sweeper.pruner=none"]} | {
+        name: ["hydra.sweeper.pruner=median", *extra] for name, extra in PRUNED_VARIANTS.items()
+    }
+    for name, extra in variants.items():
+        cwd = root / name
+        cwd.mkdir(exist_ok=True)
+        t0 = time.perf_counter()
+        trainer(cwd, *base, *extra, "-m")
+        wall = time.perf_counter() - t0
+        study = load_study(cwd)
+        summary = json.loads((cwd / "artifacts/studies" / STUDY / "summary.json").read_text())
+        out[name] = {
+            "rounds": sum(rounds(t) for t in study.trials),
+            "best_objective": round(study.best_value, 4),
+            "pruned": summary["counts"]["pruned"],
+            "wall_s": round(wall, 1),
+            "best_params_over_4_seeds": {
+                k: round(summary["reproducibility"][k], 4) for k in ("mean", "std")
+            },
+        }
+    none = out["none"]
+    spread = none["best_params_over_4_seeds"]["std"]
+    for name in PRUNED_VARIANTS:
+        pruned = out[name]
+        pruned["compute_ratio"] = round(pruned["rounds"] / none["rounds"], 3)
+        pruned["best_gap"] = round(none["best_objective"] - pruned["best_objective"], 4)
+        pruned["best_within_one_seed_spread"] = bool(pruned["best_gap"] <= spread)
+    return out
+
+
+def parallel(root: Path, n: int, repeats: int = 2) -> dict[str, Any]:
+    base = [
+        "progress=false",  # the whole embedded market: trials of a few seconds
+        "model.n_estimators=300",
+        "hydra/sweeper/sampler=random",  # seeded per trial: both runs train the same params
+        "hydra.sweeper.pruner=none",
+        "hydra.sweeper.reproduce_seeds=0",
+        f"hydra.sweeper.n_trials={n}",
+    ]
+    walls: dict[str, list[float]] = {"sequential": [], "cpu_pool": []}
+    params: dict[str, list[Any]] = {}
+    for rep in range(repeats):  # interleaved, so a change of machine load hits both alike
+        for name, hw in (("sequential", "hardware=cpu"), ("cpu_pool", "hardware=cpu_pool")):
+            cwd = root / f"{name}{rep}"
+            cwd.mkdir()
+            trainer(cwd, *base, hw, "-m")
+            trials = load_study(cwd).trials
+            start = min(t.datetime_start for t in trials)
+            end = max(t.datetime_complete for t in trials)
+            walls[name].append((end - start).total_seconds())
+            params[f"{name}{rep}"] = [t.params for t in trials]
+    seq, pool = statistics.median(walls["sequential"]), statistics.median(walls["cpu_pool"])
+    return {
+        "trials": n,
+        "repeats": repeats,
+        "sequential_wall_s": [round(w, 2) for w in walls["sequential"]],
+        "cpu_pool_wall_s": [round(w, 2) for w in walls["cpu_pool"]],
+        "throughput_ratio": round(seq / pool, 3),
+        "same_params_every_run": all(p == params["sequential0"] for p in params.values()),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--trials", type=int, default=40, help="budget of the pruning comparison")
+    ap.add_argument("--overhead-trials", type=int, default=20)
+    ap.add_argument("--parallel-trials", type=int, default=8)
+    ap.add_argument("--only", choices=("overhead", "pruning", "parallel"), default=None)
+    args = ap.parse_args()
+    result: dict[str, Any] = {
+        "benchmark": "sweep",
+        "cpus": len(os.sched_getaffinity(0)),
+        "load_average_before": os.getloadavg()[0],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for name, fn, n in (
+            ("overhead", overhead, args.overhead_trials),
+            ("pruning", pruning, args.trials),
+            ("parallel", parallel, args.parallel_trials),
+        ):
+            if args.only in (None, name):
+                (root / name).mkdir()
+                for sub in ("optuna", "grid"):
+                    (root / name / sub).mkdir()
+                result[name] = fn(root / name, n)
+    result["load_average_after"] = os.getloadavg()[0]
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,541 @@
+"""``python -m trainer ... -m``: ask a trial, launch its job, tell the outcome, keep best/ current.
+
+Parallel trials (``n_jobs`` > 1) run as that many worker threads in this process, each a
+sequential ask -> launch one job -> tell loop against the shared storage; the jobs themselves
+run in the launcher's processes (Hydra's joblib launcher with ``hardware=cpu_pool``). A worker
+starts its next trial as soon as its last one ends, so no trial waits for the slowest of a batch
+(Hydra's usual sweeper -> launcher contract hands over whole batches and waits for all). Other
+processes, on this machine or others, run the same loop on the same storage: the budget is
+checked against the storage, so they share one study.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from hydra.utils import get_class, get_method
+from omegaconf import DictConfig, OmegaConf, open_dict
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from hydra_plugins.quantsweep_sweeper import _report
+from hydra_plugins.quantsweep_sweeper._best import BEST_DIR, locked, sync_best
+from hydra_plugins.quantsweep_sweeper._jobs import InProcessJobs, Jobs, LauncherJobs
+from hydra_plugins.quantsweep_sweeper._liveness import (
+    OWNER_ATTR,
+    Owner,
+    fail_stale_trials,
+    heartbeat,
+)
+from hydra_plugins.quantsweep_sweeper._sampler import TrialSeededSampler
+from hydra_plugins.quantsweep_sweeper._search_space import (
+    SearchSpace,
+    override_key,
+    param_overrides,
+    parse_space,
+    quote,
+    sample,
+)
+from hydra_plugins.quantsweep_sweeper._study import (
+    REPRODUCE_ATTR,
+    check_and_record,
+    open_study,
+)
+from hydra_plugins.quantsweep_sweeper.link import open_storage, pruner_spec, resolve_storage
+from trainer.errors import UserError
+
+log = logging.getLogger(__name__)
+
+BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+
+# Trials that hold budget: finished ones that count, and ones a live worker runs.
+COUNTING = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: TrialState
+    value: float | None = None
+    error: BaseException | None = None
+
+
+def outcome_of(ret: JobReturn) -> Outcome:
+    """A job's result as a trial state: a value -> COMPLETE, TrialPruned -> PRUNED, else FAIL."""
+    if ret.status == JobStatus.COMPLETED:
+        value = ret.return_value
+        if isinstance(value, int | float) and math.isfinite(value):
+            return Outcome(TrialState.COMPLETE, float(value))
+        return Outcome(TrialState.FAIL, error=ValueError(f"job returned {value!r}, not a number"))
+    error = ret._return_value  # the exception run_job caught (reading it does not re-raise)
+    if isinstance(error, optuna.TrialPruned):
+        return Outcome(TrialState.PRUNED)
+    if not isinstance(error, BaseException):
+        error = RuntimeError(f"job ended in state {ret.status.name}")
+    return Outcome(TrialState.FAIL, error=error)
+
+
+def drop_keys(data: dict[str, Any], dotted: set[str], prefix: str = "") -> dict[str, Any]:
+    """``data`` without the leaves named by dotted keys (the searched params vary by design)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if path in dotted:
+            continue
+        out[key] = drop_keys(value, dotted, f"{path}.") if isinstance(value, dict) else value
+    return out
+
+
+def rank_in_budget(trials: list[FrozenTrial], number: int) -> int:
+    """How many budget-holding trials were asked up to and including trial ``number``."""
+    return sum(1 for t in trials if t.number <= number)
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
+
+
+@dataclass
+class Ticket:
+    trial: optuna.Trial
+    trial_id: int
+    varying: list[str]  # sampled params and the trial link
+
+
+@dataclass
+class Session:
+    """State shared by the worker threads of one sweep (guarded by ``lock``)."""
+
+    study: optuna.Study
+    space: SearchSpace
+    fixed: list[str]
+    progress: Progress
+    task: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stop: threading.Event = field(default_factory=threading.Event)
+    errors: list[BaseException] = field(default_factory=list)
+    results: list[tuple[int, str, float | None]] = field(default_factory=list)
+    consecutive_failures: int = 0
+    successes: int = 0
+
+
+class QuantsweepSweeperImpl(Sweeper):
+    def __init__(
+        self,
+        sampler: DictConfig,
+        direction: str,
+        study_name: str,
+        storage: str | None,
+        study_dir: str,
+        n_trials: int,
+        n_jobs: int | None,
+        params: DictConfig | None,
+        custom_search_space: str | None,
+        divides: DictConfig | None,
+        pruner: str,
+        pruner_kwargs: DictConfig | None,
+        warmup_steps: int | None,
+        reproduce_seeds: int,
+        allow_changes: bool,
+        fingerprint: str | None,
+        max_consecutive_failures: int,
+        heartbeat_interval: float,
+        grace_period: float,
+        progress: bool,
+    ) -> None:
+        if direction not in ("maximize", "minimize"):
+            raise UserError(f"hydra.sweeper.direction={direction!r}: must be maximize or minimize")
+        for key, value, low in (
+            ("n_trials", n_trials, 1),
+            ("reproduce_seeds", reproduce_seeds, 0),
+            ("max_consecutive_failures", max_consecutive_failures, 1),
+        ):
+            if value < low:
+                raise UserError(f"hydra.sweeper.{key}={value}: must be >= {low}")
+        if n_jobs is not None and n_jobs < 1:
+            raise UserError(f"hydra.sweeper.n_jobs={n_jobs}: must be >= 1 (or null)")
+        if not 0 < heartbeat_interval < grace_period:
+            raise UserError(
+                f"hydra.sweeper.heartbeat_interval={heartbeat_interval}, grace_period="
+                f"{grace_period}: need 0 < heartbeat_interval < grace_period"
+            )
+        sampler_cfg = OmegaConf.to_container(sampler, resolve=True)
+        assert isinstance(sampler_cfg, dict)
+        seed = sampler_cfg.pop("seed", None)
+        # no seed: draw one, recorded with the study like any other
+        self.seed = (
+            int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
+        )
+        self.sampler_cfg: dict[str, Any] = {str(k): v for k, v in sampler_cfg.items()}
+        try:
+            self.sampler_class = get_class(str(self.sampler_cfg.get("_target_")))
+        except Exception as exc:  # hydra's ImportError wrapper
+            raise UserError(f"hydra.sweeper.sampler._target_: {first_line(exc)}") from None
+        self.direction = direction
+        self.study_name = study_name
+        self.storage = storage
+        self.study_dir = Path(study_dir)
+        self.n_trials = n_trials
+        self.n_jobs = n_jobs
+        self.params = _plain(params)
+        self.custom_search_space = custom_search_space
+        self.divides = _plain(divides)
+        self.pruner = pruner_spec(pruner, _plain(pruner_kwargs), warmup_steps)
+        self.reproduce_seeds = reproduce_seeds
+        self.allow_changes = allow_changes
+        self.fingerprint = fingerprint
+        self.max_consecutive_failures = max_consecutive_failures
+        self.heartbeat_interval = heartbeat_interval
+        self.grace_period = grace_period
+        self.show_progress = bool(progress)
+        self.owner = Owner.me()
+
+    # -- Hydra's Sweeper interface ------------------------------------------------------------
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.hydra_context = hydra_context
+        self.config = config
+        self.context: HydraContext = hydra_context  # typed non-optional copies of the above
+        self.master: DictConfig = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+        # By name: Hydra's plugin scan re-executes its core plugin modules, so the class
+        # object imported here need not be the one the launcher was built from.
+        cls = type(self.launcher)
+        self.in_process = f"{cls.__module__}.{cls.__qualname__}" == BASIC_LAUNCHER
+        self.jobs: Jobs = (
+            InProcessJobs(hydra_context, task_function, config, self.launcher)
+            if self.in_process
+            else LauncherJobs(self.launcher)
+        )
+
+    def sweep(self, arguments: list[str]) -> list[tuple[int, str, float | None]]:
+        started = time.perf_counter()
+        space = parse_space(self.params, arguments, self.divides)
+        fixed = list(space.fixed.values())
+        n_workers = self._n_workers()
+        # validates the composed config (a UserError here stops before anything is written)
+        fingerprint = self._fingerprint(space, fixed)
+        sampler = TrialSeededSampler(self._make_sampler, self.seed)
+        sweep_dir = Path(str(self.master.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.master, sweep_dir / "multirun.yaml")
+
+        storage_spec = resolve_storage(self.storage, self.study_dir)
+        storage = open_storage(storage_spec)
+        self.storage_spec, self.store = storage_spec, storage
+        study = open_study(self.study_name, storage, self.direction, sampler, self.pruner)
+        self.study_id = storage.get_study_id_from_name(self.study_name)
+        resumed = check_and_record(
+            study,
+            fingerprint,
+            self.pruner,
+            self.seed,
+            self.allow_changes,
+            storage_spec,
+        )
+        stale = fail_stale_trials(study, self.grace_period, self.owner)
+        done = _report.counts(study.get_trials(deepcopy=False))
+        log.info(
+            "study %s (%s, %s): %d complete, %d pruned, %d failed%s; budget %d, %d worker(s)",
+            self.study_name,
+            "resumed" if resumed else "new",
+            storage_spec,
+            done["complete"],
+            done["pruned"],
+            done["failed"],
+            f", {len(stale)} stale trial(s) failed: {stale}" if stale else "",
+            self.n_trials,
+            n_workers,
+        )
+
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[best]}"),
+            disable=not self.show_progress,
+        )
+        task = progress.add_task(
+            self.study_name,
+            total=self.n_trials,
+            completed=done["complete"] + done["pruned"],
+            best="",
+        )
+        session = Session(study, space, fixed, progress, task)
+        with progress:
+            self._run_workers(session, n_workers)
+        if session.errors:
+            raise session.errors[0]
+        self._finish(session, time.perf_counter() - started, n_workers)
+        return session.results
+
+    # -- workers ------------------------------------------------------------------------------
+    def _n_workers(self) -> int:
+        n = self.n_jobs
+        if n is None:
+            launcher_n = OmegaConf.select(self.master, "hydra.launcher.n_jobs", default=None)
+            n = 1 if self.in_process or launcher_n is None else int(launcher_n)
+            if n == -1:
+                from trainer.hardware import cpu_count
+
+                n = cpu_count()
+        if n > 1 and self.in_process:
+            raise UserError(
+                f"hydra.sweeper.n_jobs={n}: Hydra's basic launcher runs one job at a time in"
+                " this process; use hardware=cpu_pool (the joblib launcher) for parallel trials"
+            )
+        return max(1, n)
+
+    def _run_workers(self, session: Session, n_workers: int) -> None:
+        if n_workers == 1:
+            self._guarded(session)
+            return
+        threads = [
+            threading.Thread(target=self._guarded, args=(session,), name=f"worker-{i}", daemon=True)
+            for i in range(n_workers)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive():
+                t.join(timeout=0.5)  # short joins keep Ctrl-C responsive
+
+    def _guarded(self, session: Session) -> None:
+        try:
+            self._work(session)
+        except BaseException as exc:
+            session.errors.append(exc)
+            session.stop.set()
+            if threading.current_thread() is threading.main_thread():
+                raise
+
+    def _work(self, session: Session) -> None:
+        while not session.stop.is_set():
+            ticket = self._next(session)
+            if ticket is None:
+                return
+            try:
+                with heartbeat(self.store, ticket.trial_id, self.heartbeat_interval):
+                    ret = self.jobs.run(session.fixed, ticket.varying, ticket.trial.number)
+                outcome = outcome_of(ret)
+            except BaseException as exc:  # composition error, Ctrl-C: the trial did not run
+                with session.lock:
+                    session.study.tell(ticket.trial, state=TrialState.FAIL, skip_if_finished=True)
+                raise exc
+            self._record(session, ticket, outcome)
+
+    def _next(self, session: Session) -> Ticket | None:
+        """Ask the next trial if the budget allows (under the lock: one ask at a time)."""
+        study = session.study
+        with session.lock:
+            if session.stop.is_set():
+                return None
+            fail_stale_trials(study, self.grace_period, self.owner)
+            if len(study.get_trials(deepcopy=False, states=COUNTING)) >= self.n_trials:
+                return None
+            trial = study.ask()
+            trial_id = self.store.get_trial_id_from_study_id_trial_number(
+                self.study_id, trial.number
+            )
+            self.store.set_trial_system_attr(trial_id, OWNER_ATTR, self.owner.to_json())
+            counting = study.get_trials(deepcopy=False, states=COUNTING)
+            if rank_in_budget(counting, trial.number) > self.n_trials:
+                # another process asked the last trial of the budget at the same moment
+                trial.set_user_attr(_report.SURPLUS_ATTR, True)
+                study.tell(trial, state=TrialState.FAIL)
+                return None
+            try:
+                params = sample(trial, session.space)
+                if self.custom_search_space:
+                    get_method(self.custom_search_space)(self.master, trial)
+                    params = dict(trial.params)
+            except BaseException:
+                study.tell(trial, state=TrialState.FAIL)
+                raise
+        link = [
+            f"trial.study_name={quote(self.study_name)}",
+            f"trial.storage={quote(self.storage_spec)}",
+            f"trial.number={trial.number}",
+        ]
+        return Ticket(trial, trial_id, [*param_overrides(session.space, params), *link])
+
+    def _record(self, session: Session, ticket: Ticket, outcome: Outcome) -> None:
+        study, trial = session.study, ticket.trial
+        with session.lock:
+            if outcome.state == TrialState.COMPLETE:
+                study.tell(trial, outcome.value, skip_if_finished=True)
+            else:
+                if outcome.error is not None:
+                    trial.set_user_attr("error", first_line(outcome.error))
+                study.tell(trial, state=outcome.state, skip_if_finished=True)
+            best = (
+                sync_best(study, self.study_dir) if outcome.state == TrialState.COMPLETE else None
+            )
+            session.results.append((trial.number, outcome.state.name, outcome.value))
+            self._log_outcome(session, trial.number, outcome, best)
+            self._check_failures(session, outcome)
+
+    def _log_outcome(
+        self, session: Session, number: int, outcome: Outcome, best: int | None
+    ) -> None:
+        study = session.study
+        trials = study.get_trials(deepcopy=False)
+        c = _report.counts(trials)
+        try:
+            best_trial: FrozenTrial | None = study.best_trial
+        except ValueError:
+            best_trial = None
+        best_text = f"best {best_trial.value:.4f} (trial {best_trial.number})" if best_trial else ""
+        session.progress.update(session.task, completed=c["complete"] + c["pruned"], best=best_text)
+        if outcome.state == TrialState.FAIL and outcome.error is not None:
+            err = outcome.error
+            if isinstance(err, UserError):
+                log.error("trial %d failed: %s", number, err)
+            else:
+                log.error("trial %d failed: %s", number, first_line(err), exc_info=err)
+        else:
+            value = "" if outcome.value is None else f" {outcome.value:.4f}"
+            log.info("trial %d %s%s · %s", number, outcome.state.name.lower(), value, best_text)
+
+    def _check_failures(self, session: Session, outcome: Outcome) -> None:
+        if outcome.state != TrialState.FAIL:
+            session.consecutive_failures = 0
+            session.successes += 1
+            return
+        session.consecutive_failures += 1
+        err = outcome.error
+        if isinstance(err, UserError) and session.successes == 0:
+            raise err  # the config is wrong for every trial: say so once, before the budget burns
+        if session.consecutive_failures >= self.max_consecutive_failures:
+            raise UserError(
+                f"study {self.study_name!r}: {session.consecutive_failures} trials failed in a"
+                f" row, the last with {first_line(err) if err else 'no value'}"
+                " (hydra.sweeper.max_consecutive_failures)"
+            )
+
+    # -- study set-up and end -----------------------------------------------------------------
+    def _make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        # hydra.utils.instantiate would cost 3 ms a trial; the sampler config is flat
+        kwargs = {k: v for k, v in self.sampler_cfg.items() if k != "_target_"}
+        try:
+            sampler: optuna.samplers.BaseSampler = self.sampler_class(**kwargs, seed=seed)
+        except TypeError as exc:
+            raise UserError(f"hydra.sweeper.sampler: {exc}") from None
+        return sampler
+
+    def _task_config(self, fixed: list[str]) -> DictConfig:
+        if isinstance(self.jobs, InProcessJobs):
+            cfg = copy.deepcopy(self.jobs.template(fixed))
+        else:
+            cfg = self.context.config_loader.load_sweep_config(self.master, list(fixed))
+        with open_dict(cfg):
+            del cfg["hydra"]
+        return cfg
+
+    def _fingerprint(self, space: SearchSpace, fixed: list[str]) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "search_space": {**space.to_json(), "custom": self.custom_search_space},
+            "direction": self.direction,
+        }
+        if self.fingerprint:
+            fn: Callable[[DictConfig], dict[str, Any]] = get_method(self.fingerprint)
+            searched = {override_key(k) for k in space.distributions}
+            data.update(drop_keys(fn(self._task_config(fixed)), searched))
+        return data
+
+    def _finish(self, session: Session, wall_s: float, n_workers: int) -> None:
+        study = session.study
+        with locked(self.study_dir, "finish"):
+            trials = study.get_trials(deepcopy=False)
+            c = _report.counts(trials)
+            try:
+                best: FrozenTrial | None = study.best_trial
+            except ValueError:
+                best = None
+            sync_best(study, self.study_dir)
+            finished = c["running"] == 0 and c["complete"] + c["pruned"] >= self.n_trials
+            reproduce = None
+            if best is not None and self.reproduce_seeds > 0:
+                reproduce = self._reproduce(session, best, n_workers, run=finished)
+            best_dir = self.study_dir / BEST_DIR
+            summary = _report.build_summary(
+                self.study_name,
+                self.storage_spec,
+                study.get_trials(deepcopy=False),
+                best,
+                self.n_trials,
+                wall_s,
+                reproduce,
+                best_dir,
+            )
+            imp = _report.importances(study, self.seed)
+            _report.write_reports(
+                self.study_dir, summary, imp, _report.thresholds(summary, best_dir)
+            )
+        if self.show_progress:
+            _report.print_summary(summary, imp, Console())
+        log.info("study %s: reports in %s", self.study_name, self.study_dir)
+
+    def _reproduce(
+        self, session: Session, best: FrozenTrial, n_workers: int, run: bool
+    ) -> dict[str, Any] | None:
+        """The best params re-run with other seeds (cached on the study per best trial)."""
+        base = best.user_attrs.get("seed", self.seed)
+        seeds = [int(base) + i for i in range(1, self.reproduce_seeds + 1)]
+        cached = session.study.user_attrs.get(REPRODUCE_ATTR)
+        if (
+            isinstance(cached, dict)
+            and cached.get("trial") == best.number
+            and cached.get("seeds") == seeds
+        ):
+            return cached
+        if not run:
+            return None
+        params = param_overrides(session.space, best.params)
+
+        def one(seed: int) -> float:
+            subdir = f"reproduce/trial{best.number}-seed{seed}"
+            varying = [*params, f"seed={seed}", f"hydra.sweep.subdir={subdir}"]
+            out = outcome_of(self.jobs.run(session.fixed, varying, best.number))
+            if out.error is not None:
+                log.error("reproduce seed %d failed: %s", seed, first_line(out.error))
+            return out.value if out.value is not None else math.nan
+
+        log.info("re-running best trial %d with seeds %s", best.number, seeds)
+        if n_workers == 1:
+            values = [one(s) for s in seeds]  # in this thread: in-process jobs stay on main
+        else:
+            with ThreadPoolExecutor(max_workers=n_workers) as pool:
+                values = list(pool.map(one, seeds))
+        result = {"trial": best.number, "seeds": seeds, "objectives": values}
+        session.study.set_user_attr(REPRODUCE_ATTR, result)
+        return result
+
+
+def _plain(node: Any) -> Any:
+    """A DictConfig (or None) as plain Python data."""
+    if node is None:
+        return None
+    if isinstance(node, DictConfig):
+        return OmegaConf.to_container(node, resolve=True)
+    return node

@@ -1,0 +1,133 @@
+"""At a sweep's start: open the study, record what it was created with, check a resume.
+
+Study user attrs (visible in optuna-dashboard):
+  quantsweep.fingerprint  search space, direction, data hash, objective weights, target, split
+  quantsweep.pruner       the pruner spec jobs rebuild (link.PRUNER_ATTR)
+  quantsweep.seeds        the sampler seed and how each trial's draw is seeded
+  quantsweep.versions     package versions of the session that created the study
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import metadata
+from typing import Any
+
+import optuna
+from optuna.samplers import BaseSampler
+from optuna.storages import BaseStorage
+from optuna.study import StudyDirection
+
+from hydra_plugins.quantsweep_sweeper.link import PRUNER_ATTR, build_pruner
+from trainer.errors import UserError
+
+FINGERPRINT_ATTR = "quantsweep.fingerprint"
+SEEDS_ATTR = "quantsweep.seeds"
+VERSIONS_ATTR = "quantsweep.versions"
+REPRODUCE_ATTR = "quantsweep.reproduce"
+PACKAGES = ("quantsweep", "optuna", "hydra-core", "numpy", "xgboost-cpu", "xgboost", "lightgbm")
+
+log = logging.getLogger(__name__)
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as {dotted.key: leaf} (lists and scalars are leaves)."""
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def describe_changes(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Every leaf that differs between two fingerprints, as 'key: was X, now Y'."""
+    old, new = flatten(stored), flatten(current)
+    lines = []
+    for key in sorted(old.keys() | new.keys()):
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        if a != b:
+            lines.append(f"{key}: was {_short(a)}, now {_short(b)}")
+    return lines
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def open_study(
+    name: str,
+    storage: BaseStorage,
+    direction: str,
+    sampler: BaseSampler,
+    pruner_spec: dict[str, Any],
+) -> optuna.Study:
+    pruner = build_pruner(pruner_spec)
+    try:  # loading first: a create attempt on an existing study still appends to a journal
+        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    except KeyError:
+        study = optuna.create_study(
+            study_name=name,
+            storage=storage,
+            sampler=sampler,
+            pruner=pruner,
+            direction=StudyDirection[direction.upper()],
+            load_if_exists=True,  # another worker may create it at the same moment
+        )
+    stored = study.direction.name.lower()
+    if stored != direction:
+        raise UserError(
+            f"hydra.sweeper.direction={direction}: study {name!r} was created to {stored};"
+            " use another hydra.sweeper.study_name"
+        )
+    return study
+
+
+def check_and_record(
+    study: optuna.Study,
+    fingerprint: dict[str, Any],
+    pruner_spec: dict[str, Any],
+    seed: int,
+    allow_changes: bool,
+    where: str,
+) -> bool:
+    """Record a new study's metadata, or refuse a resume whose fingerprint changed.
+
+    Returns whether the study already existed. The pruner spec is always (re)written: it is
+    the one jobs of this session must rebuild.
+    """
+    stored = study.user_attrs.get(FINGERPRINT_ATTR)
+    resumed = isinstance(stored, dict)
+    if resumed:
+        assert isinstance(stored, dict)
+        changes = describe_changes(stored, fingerprint)
+        if changes and not allow_changes:
+            raise UserError(
+                f"study {study.study_name!r} in {where}: cannot resume, "
+                + "; ".join(changes)
+                + ". Use another hydra.sweeper.study_name for a new study, or"
+                " hydra.sweeper.allow_changes=true to continue this one anyway"
+            )
+        if changes:
+            log.warning("resuming %s despite changes: %s", study.study_name, "; ".join(changes))
+    if not resumed or stored != fingerprint:
+        study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
+    if not resumed:
+        study.set_user_attr(VERSIONS_ATTR, package_versions())
+        study.set_user_attr(
+            SEEDS_ATTR, {"sampler": seed, "per_trial": "SeedSequence([seed, trial.number])"}
+        )
+    if study.user_attrs.get(PRUNER_ATTR) != pruner_spec:
+        study.set_user_attr(PRUNER_ATTR, pruner_spec)
+    return resumed
