@@ -23,6 +23,7 @@ SMALL = [
     "data.start=2022-01-01",
     "data.end=2023-06-30",
     "progress=false",
+    "search=grid",  # a single run: no sweeper involved
     "hardware=cpu",
     "hardware.threads=2",
     "model.sequence_len=32",
@@ -72,9 +73,7 @@ def test_a_sequence_run_leaves_a_reloadable_run_directory(
 
     run = load_run(tmp_path)
     table = build_table(conf.data, conf.features)
-    prepared = prepare(
-        table, folds_for(conf, table)[0], conf.target.hours, conf.target.task, 1e-12
-    )
+    prepared = prepare(table, folds_for(conf, table)[0], conf.target.hours, conf.target.task, 1e-12)
     again = run.learner.predict(prepared.test)
     spec = objective_spec(conf)
     assert evaluate_scores(again, run.threshold, prepared.test, spec, conf.target.task) == (
@@ -82,6 +81,7 @@ def test_a_sequence_run_leaves_a_reloadable_run_directory(
     )
 
 
+@pytest.mark.slow  # the learner-level test in test_sequence.py covers this in a second
 def test_a_sequence_run_repeats_bit_for_bit_with_the_same_seed(
     compose_cfg: Callable[..., DictConfig], tmp_path: Path
 ) -> None:
@@ -96,7 +96,7 @@ def _one_line_error(args: list[str], tmp_path: Path) -> str:
     res = run_cli("trainer", *args, cwd=tmp_path, timeout=120)
     assert res.returncode == 2, res.stderr
     assert "Traceback" not in res.stderr
-    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    lines = [line for line in res.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1, res.stderr
     return lines[0]
 

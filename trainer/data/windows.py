@@ -24,8 +24,9 @@ def run_ids(segment: np.ndarray) -> np.ndarray:
     segment = np.asarray(segment)
     if segment.size == 0:
         return np.zeros(0, dtype=np.int64)
-    changes = np.concatenate(([0], (segment[1:] != segment[:-1]).astype(np.int64)))
-    return np.asarray(np.cumsum(changes), dtype=np.int64)
+    runs = np.zeros(segment.size, dtype=np.int64)
+    np.cumsum(segment[1:] != segment[:-1], out=runs[1:])  # no int64 temporaries beyond runs
+    return runs
 
 
 def valid_window_ends(segment: np.ndarray, length: int, stride: int = 1) -> np.ndarray:

@@ -51,10 +51,20 @@ def configure_torch(ctx: FitContext) -> None:
         torch.backends.cudnn.benchmark = ctx.cudnn_benchmark
 
 
-def feature_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and std of the training rows, (n_features,) each; std 1 if constant."""
-    mean = X.mean(axis=0, dtype=np.float64)
-    std = X.std(axis=0, dtype=np.float64)
+def feature_stats(X: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and std of the training rows, (n_features,) each; std 1 if constant.
+
+    Two passes over row chunks: ``X.std()`` would allocate a float64 copy of the whole part.
+    """
+    n = max(1, X.shape[0])
+    mean = np.zeros(X.shape[1])
+    for i in range(0, X.shape[0], chunk):
+        mean += X[i : i + chunk].sum(axis=0, dtype=np.float64)
+    mean /= n
+    var = np.zeros(X.shape[1])
+    for i in range(0, X.shape[0], chunk):
+        var += ((X[i : i + chunk] - mean) ** 2).sum(axis=0)
+    std = np.sqrt(var / n)
     return mean, np.where(std > 1e-12, std, 1.0)
 
 
@@ -96,6 +106,10 @@ class _SequenceLearner:
             return nullcontext()
         return torch.autocast(device_type="cuda", dtype=dtype)
 
+    def _fp16_math(self) -> bool:
+        """Whether a step runs fp16 kernels, whose gradients need loss scaling."""
+        return self.device_ == "cuda" and self.precision_ == "fp16"
+
     def _tensor(self, a: np.ndarray) -> torch.Tensor:
         """A float32 tensor on the device; on CPU it shares memory with ``a`` when it can."""
         t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
@@ -123,13 +137,11 @@ class _SequenceLearner:
         self.model_ = self._network(self.n_features_).to(self.device_)
         self._set_input_stats()
 
-        previous = torch.are_deterministic_algorithms_enabled()
-        # bit-identical reruns on CPU; on CUDA cuDNN's RNN kernels have no deterministic mode
-        torch.use_deterministic_algorithms(previous or self.device_ == "cpu")
-        try:
-            self._train(train, valid, train_ends, valid_ends, reporter, ctx)
-        finally:
-            torch.use_deterministic_algorithms(previous)
+        # Reruns are bit-identical on CPU without torch.use_deterministic_algorithms: every op
+        # here (LSTM, attention, matmul, gather, AdamW) has one CPU kernel with a fixed
+        # reduction order, and the flag costs 3 s per process (it imports torch._inductor).
+        # On CUDA, cuDNN's RNN kernels have no deterministic mode, so GPU runs are not exact.
+        self._train(train, valid, train_ends, valid_ends, reporter, ctx)
         return self
 
     def _set_input_stats(self) -> None:
@@ -160,7 +172,7 @@ class _SequenceLearner:
             weight_decay=p.weight_decay,
             fused=self.device_ == "cuda",
         )
-        fp16 = self.device_ == "cuda" and self.precision_ == "fp16"
+        fp16 = self._fp16_math()
         scaler = torch.amp.GradScaler("cuda", enabled=fp16)  # bf16 needs no loss scaling
         gen = torch.Generator().manual_seed(ctx.seed)  # the only source of shuffling
         n_batches = math.ceil(train_ends.size / bs)
@@ -345,6 +357,11 @@ class LSTMLearner(_SequenceLearner):
     name = "lstm"
     config_class = LSTMConfig
     params: LSTMConfig
+
+    def _fp16_math(self) -> bool:
+        # torch's autocast runs cuDNN RNNs in fp16 whatever the autocast dtype (the wrapper in
+        # ATen/cudnn/AutocastRNN.cpp casts to Half), so bf16 runs need the GradScaler too.
+        return self.device_ == "cuda" and self.precision_ in AMP_DTYPES
 
     def _network(self, n_features: int) -> nn.Module:
         p = self.params
