@@ -61,7 +61,7 @@ def _missing_option(exc: Any) -> str:
     options = [
         line.strip()
         for line in listing
-        if line.startswith("\t") and not line.strip().endswith("_schema")
+        if line.startswith("\t")
     ]
     if options:
         return f"{head}; available options: {', '.join(options)}"

@@ -1,6 +1,7 @@
 """Structured config schemas for every group, registered in Hydra's ConfigStore.
 
-A YAML option extends its schema (``defaults: [<name>_schema, _self_]``), so a typo or a wrong
+A YAML option extends its schema (``defaults: [/schema/<group>/<name>@_here_, _self_]``; the
+schemas live in their own ``schema/`` groups so option listings stay clean), so a typo or a wrong
 type fails at composition with the key named; ``validate`` adds the range checks that a type
 alone cannot express, before any work starts.
 """
@@ -171,7 +172,7 @@ def register() -> None:
         "transformer": TransformerConfig,
         "ensemble": EnsembleConfig,
     }.items():
-        cs.store(group="model", name=f"{name}_schema", node=node)
+        cs.store(group="schema/model", name=name, node=node)
     for name, node in {
         "synthetic": SyntheticDataConfig,
         "csv": CsvDataConfig,
@@ -179,10 +180,10 @@ def register() -> None:
         "npz": NpzDataConfig,
         "binance_btc": JoinedDataConfig,
     }.items():
-        cs.store(group="data", name=f"{name}_schema", node=node)
-    cs.store(group="split", name="split_schema", node=SplitConfig)
-    cs.store(group="hardware", name="hardware_schema", node=HardwareConfig)
-    cs.store(group="features", name="features_schema", node=FeaturesConfig)
+        cs.store(group="schema/data", name=name, node=node)
+    cs.store(group="schema/split", name="split", node=SplitConfig)
+    cs.store(group="schema/hardware", name="hardware", node=HardwareConfig)
+    cs.store(group="schema/features", name="features", node=FeaturesConfig)
 
 
 def validate(cfg: DictConfig | TrainConfig) -> TrainConfig:
