@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -33,7 +35,7 @@ def test_walk_forward_never_trains_on_the_future_and_tests_tile_the_period() -> 
     for f in folds:
         assert f.train.stop <= f.valid.start and f.valid.stop <= f.test.start
         assert ts[f.valid.start] - ts[f.train.stop - 1] > np.timedelta64(4, "h")
-    for a, b in zip(folds, folds[1:], strict=False):
+    for a, b in pairwise(folds):
         assert a.test.stop == b.test.start  # tiles: no hour tested twice or skipped
     assert ts[folds[0].test.start] == np.datetime64("2023-01-01T00", "ns")
     assert ts[folds[-1].test.stop - 1] == np.datetime64("2025-12-31T23", "ns")

@@ -33,7 +33,10 @@ def objective_spec(conf: TrainConfig) -> ObjectiveSpec:
         cost_bps=conf.costs.fee_bps + conf.costs.slippage_bps,
         allow_short=conf.costs.allow_short,
         n_thresholds=conf.objective.n_thresholds,
-        quantile_range=(conf.objective.threshold_quantiles[0], conf.objective.threshold_quantiles[1]),
+        quantile_range=(
+            conf.objective.threshold_quantiles[0],
+            conf.objective.threshold_quantiles[1],
+        ),
     )
 
 

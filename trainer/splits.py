@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -77,7 +78,7 @@ def walk_forward(
     bounds = pd.date_range(lo, hi + pd.Timedelta(hours=1), freq=pd.DateOffset(months=step_months))
     if bounds[-1] < hi:
         bounds = pd.DatetimeIndex([*bounds, hi + pd.Timedelta(hours=1)])
-    for t0, t1 in zip(bounds[:-1], bounds[1:], strict=False):
+    for t0, t1 in pairwise(bounds):
         step = t1 - t0
         v0 = t0 - embargo - step * (fractions[1] / fractions[2])
         tr0 = v0 - embargo - step * (fractions[0] / fractions[2])
