@@ -58,11 +58,7 @@ def _missing_option(exc: Any) -> str:
     text = str(exc)
     head = _first_line(exc).replace("In 'train': ", "")
     listing = text.split("Config search path")[0].splitlines()[1:]
-    options = [
-        line.strip()
-        for line in listing
-        if line.startswith("\t")
-    ]
+    options = [line.strip() for line in listing if line.startswith("\t")]
     if options:
         return f"{head}; available options: {', '.join(options)}"
     return head
