@@ -9,6 +9,8 @@ Imported by Hydra's plugin scan, so Optuna is imported inside the functions only
 from __future__ import annotations
 
 import functools
+import re
+import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,13 +64,20 @@ def open_storage(spec: str) -> BaseStorage:
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     if is_url(spec):
-        try:
-            return optuna.storages.RDBStorage(engine_url(spec))
-        except Exception as exc:  # SQLAlchemy's OperationalError, ArgumentError, ...
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(
-                f"hydra.sweeper.storage={_redact(spec)}: cannot open ({first})"
-            ) from None
+        for attempt in range(SCHEMA_RACE_RETRIES + 1):
+            try:
+                return optuna.storages.RDBStorage(engine_url(spec))
+            except Exception as exc:  # SQLAlchemy's OperationalError, ArgumentError, ...
+                text = str(exc).strip()
+                # Workers starting together on a new database race to create Optuna's tables;
+                # the loser sees a duplicate type or table, and the schema exists on a retry.
+                if attempt < SCHEMA_RACE_RETRIES and _SCHEMA_RACE.search(text):
+                    time.sleep(0.2 * (attempt + 1))
+                    continue
+                first = text.splitlines()[0] if text else type(exc).__name__
+                raise UserError(
+                    f"hydra.sweeper.storage={_redact(spec)}: cannot open ({first})"
+                ) from None
     path = Path(spec)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +88,10 @@ def open_storage(spec: str) -> BaseStorage:
             f"journal storage {path}: cannot open ({reason or exc}: {exc.filename});"
             " set hydra.sweeper.storage (or artifacts_dir) to a writable file path"
         ) from None
+
+
+SCHEMA_RACE_RETRIES = 5
+_SCHEMA_RACE = re.compile(r"duplicate key value|already exists", re.IGNORECASE)
 
 
 def engine_url(url: str) -> str:
