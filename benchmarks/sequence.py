@@ -9,8 +9,10 @@ sizes) over the embedded market's real feature matrix. Prints JSON:
   training steps and the same validation forward pass. Both run ``--batches`` batches and a
   validation part cut to the real ratio of validation to training windows, so the ratio is
   that of a full epoch; best of ``--repeats``, alternating. ``epoch_cpu_ratio``: the same in
-  process CPU time, steadier when other work shares the cores. ``same_predictions`` checks
-  that both produced the same model.
+  process CPU time. ``epoch_ratio_from_parts``: 1 + (the framework's own work, timed piece
+  by piece: input statistics, the validation objective, the best-weights copy) / the bare
+  epoch; steadier than whole-epoch ratios when other work shares the cores.
+  ``same_predictions`` checks that both produced the same model.
 - ``train_samples_per_s``: training windows per second of the bare training steps;
   ``epoch_samples_per_s``: training windows per second of a framework epoch (validation
   included); ``predict_samples_per_s``: windows per second of ``predict`` on the whole
@@ -164,16 +166,11 @@ def framework_only_seconds(name: str, train: Any, valid: Any, scores: np.ndarray
     Input statistics, the validation objective (threshold calibration) and the best-weights
     copy: a figure that other work on the machine cannot blur the way it blurs whole epochs.
     """
-    import torch
-
+    from trainer.learners import build_learner
     from trainer.learners.sequence import feature_stats
 
     ctx = _context()
-    learner = _params(name, 1)
-    model = torch.nn.Linear(1, 1)  # placeholder replaced below: clone the real model's state
-    from trainer.learners import build_learner
-
-    model = build_learner(learner, ctx)._network(train.X.shape[1])
+    model = build_learner(_params(name, 1), ctx)._network(train.X.shape[1])
     t = time.perf_counter()
     feature_stats(train.X)
     ctx.score(scores, valid)

@@ -6,7 +6,7 @@ the culprit, no Python traceback, and nothing written but Hydra's own record of 
 (``.hydra/*.yaml``, the job log). The inputs (malformed files, tampered run directories, a
 locked database) are built once per module and the selected cases run three at a time.
 Variants of a case that other tests also cover in-process are marked slow.
-docs/troubleshooting.md lists every case with the message a user sees.
+The README's Troubleshooting section lists every case with the message a user sees.
 """
 
 from __future__ import annotations
