@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from evaluation.cli import route_overrides
 from evaluation.config import register
-from trainer.cli import EXIT_USER_ERROR, run_entrypoint
+from trainer.cli import fail, run_entrypoint
 from trainer.errors import UserError
 
 register()
@@ -29,8 +29,7 @@ def main(cfg: DictConfig) -> None:
     try:
         code = run(cfg)
     except UserError as exc:  # here, not in Hydra's job runner, which would add a line
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(EXIT_USER_ERROR) from None
+        fail(str(exc))
     if code:
         raise SystemExit(code)
 

@@ -6,7 +6,6 @@ objective for a sweeper. User mistakes end in one line on stderr and exit code 2
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import hydra
@@ -14,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from trainer.cli import EXIT_USER_ERROR, run_entrypoint
+from trainer.cli import fail, run_entrypoint
 from trainer.config import register
 from trainer.errors import UserError
 
@@ -32,8 +31,7 @@ def main(cfg: DictConfig) -> float:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise  # the sweeper records the failed trial and decides whether to go on
         # here, not in Hydra's job runner, which would print the overrides on a line of its own
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(EXIT_USER_ERROR) from None
+        fail(str(exc))
 
 
 if __name__ == "__main__":

@@ -29,17 +29,17 @@ def run_entrypoint(main: Callable[[], Any]) -> None:
     try:
         main()
     except UserError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except InstantiationException as exc:  # a plugin (the sweeper) refused its hydra.* config
         if not isinstance(exc.__cause__, UserError):
             raise
-        _fail(str(exc.__cause__))
+        fail(str(exc.__cause__))
     except MissingConfigException as exc:
-        _fail(_missing_option(exc))
+        fail(_missing_option(exc))
     except OverrideParseException as exc:
-        _fail(f"cannot parse the command line ({_first_line(exc)})")
+        fail(f"cannot parse the command line ({_first_line(exc)})")
     except (ConfigCompositionException, OmegaConfBaseException) as exc:
-        _fail(describe_config_error(exc))
+        fail(describe_config_error(exc))
 
 
 def describe_config_error(exc: BaseException) -> str:
@@ -71,6 +71,7 @@ def _first_line(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _fail(message: str) -> NoReturn:
+def fail(message: str) -> NoReturn:
+    """Print one ``error:`` line and exit with the user-error code."""
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(EXIT_USER_ERROR)
