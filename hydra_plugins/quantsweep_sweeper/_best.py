@@ -43,12 +43,19 @@ def published_trial(study_dir: Path) -> int | None:
     return number if isinstance(number, int) and (study_dir / BEST_DIR).exists() else None
 
 
+def best_trial(study: Any) -> Any:
+    """The study's best complete trial, or None while it has none."""
+    try:
+        return study.best_trial
+    except ValueError:  # no complete trial yet
+        return None
+
+
 def sync_best(study: optuna.Study, study_dir: Path) -> int | None:
     """Make ``best/`` hold the study's best complete trial; returns its number (None: none)."""
     with locked(study_dir, "best"):
-        try:
-            best = study.best_trial
-        except ValueError:  # no complete trial yet
+        best = best_trial(study)
+        if best is None:
             return None
         if published_trial(study_dir) == best.number:
             return best.number

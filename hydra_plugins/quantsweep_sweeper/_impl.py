@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hydra_plugins.quantsweep_sweeper import _report
-from hydra_plugins.quantsweep_sweeper._best import BEST_DIR, locked, sync_best
+from hydra_plugins.quantsweep_sweeper._best import BEST_DIR, best_trial, locked, sync_best
 from hydra_plugins.quantsweep_sweeper._jobs import InProcessJobs, Jobs, LauncherJobs
 from hydra_plugins.quantsweep_sweeper._liveness import (
     OWNER_ATTR,
@@ -401,11 +401,8 @@ class QuantsweepSweeperImpl(Sweeper):
         study = session.study
         trials = study.get_trials(deepcopy=False)
         c = _report.counts(trials)
-        try:
-            best_trial: FrozenTrial | None = study.best_trial
-        except ValueError:
-            best_trial = None
-        best_text = f"best {best_trial.value:.4f} (trial {best_trial.number})" if best_trial else ""
+        top: FrozenTrial | None = best_trial(study)
+        best_text = f"best {top.value:.4f} (trial {top.number})" if top else ""
         session.progress.update(session.task, completed=c["complete"] + c["pruned"], best=best_text)
         if outcome.state == TrialState.FAIL and outcome.error is not None:
             err = outcome.error
@@ -468,10 +465,7 @@ class QuantsweepSweeperImpl(Sweeper):
         with locked(self.study_dir, "finish"):
             trials = study.get_trials(deepcopy=False)
             c = _report.counts(trials)
-            try:
-                best: FrozenTrial | None = study.best_trial
-            except ValueError:
-                best = None
+            best: FrozenTrial | None = best_trial(study)
             sync_best(study, self.study_dir)
             finished = c["running"] == 0 and c["complete"] + c["pruned"] >= self.n_trials
             reproduce = None
