@@ -1,7 +1,8 @@
 """Vectorised backtests: positions and hourly returns in, equity, drawdown and statistics out.
 
 Used by ``python -m evaluation`` on the stitched walk-forward series and on each stress window;
-every function is pure and works on whole arrays (no Python loop over bars).
+every function is pure and works on whole arrays; ``backtest`` runs one compiled pass over the
+bars (``evaluation._kernels``, numba, loaded on its first call).
 
 Every strategy lives on the same hourly grid, so curves line up and strategies combine:
 ``position[t]`` is held over hour t, whose simple return is ``ret[t]`` (``expm1`` of the forward
@@ -60,7 +61,8 @@ def backtest(
 
     ``decisions`` marks the rows where a holding period starts (None: every hour, a 1h
     strategy); the position must be constant from one decision to the next (see ``hold``).
-    The position before the first row is flat. Time and memory are a few passes over (n,).
+    The position before the first row is flat. One pass over (n,); the three curves are rows
+    of one (3, n) array.
     """
     n = ret.shape[0]
     if position.shape != (n,):
@@ -68,77 +70,43 @@ def backtest(
     if n == 0:
         empty = np.zeros(0)
         return Backtest(empty, empty, empty, 0.0, 0.0, 0.0, 0.0, 0, 0.0)
-    pos = np.asarray(position, dtype=np.float64)
-    # Three (n,) arrays are allocated, the three outputs; every step works in place, since
-    # fresh pages cost as much as the arithmetic at this size.
-    net = np.multiply(pos, ret)  # gross return of each hour, net of costs further down
-    hits_1h = int(np.count_nonzero(net > 0)) if decisions is None else 0
-    equity = np.empty(n)
-    equity[0] = pos[0]  # turnover: |change of position|, flat before the first hour
-    np.subtract(pos[1:], pos[:-1], out=equity[1:])
-    np.abs(equity, out=equity)
-    equity *= -cost_bps * 1e-4
-    net += equity
-    # Equity and its running peak are the two sequential scans every backtest needs.
-    np.add(net, 1.0, out=equity)
-    np.multiply.accumulate(equity, out=equity)
-    drawdown = np.maximum.accumulate(equity)  # the running peak, then the drawdown in place
-    np.maximum(drawdown, 1.0, out=drawdown)  # the starting capital is the first peak
-    np.divide(equity, drawdown, out=drawdown)
-    drawdown -= 1.0
-    n_held = int(np.count_nonzero(pos))
+    from evaluation import _kernels  # numba loads on the first backtest, never at import
+
+    pos = np.ascontiguousarray(position, dtype=np.float64)
+    ret = np.ascontiguousarray(ret, dtype=np.float64)
+    # One (3, n) block for the three curves: one allocation, which the allocator keeps and
+    # hands back on the next backtest of the same size (three fresh 8 MB arrays fault in
+    # their pages on every call, which costs more than the whole pass).
+    net, equity, drawdown = np.empty((3, n))
+    n_held, n_up, total, total_sq = _kernels.curves(
+        pos, ret, float(cost_bps), net, equity, drawdown
+    )
     if decisions is None:
-        n_trades, hits = n_held, hits_1h
+        n_trades, hits = n_held, n_up
     else:
-        n_trades, hits = _periods(pos, ret, net, equity, decisions)
+        starts = np.flatnonzero(decisions)
+        n_trades, hits = (
+            (0, 0) if starts.size == 0 else _kernels.period_hits(pos, ret, net, equity, starts)
+        )
     return Backtest(
         net=net,
         equity=equity,
         drawdown=drawdown,
         total_return=float(equity[-1] - 1.0),
         max_drawdown=min(0.0, float(drawdown.min())),
-        sharpe=_sharpe(net, periods_per_year),
+        sharpe=_sharpe(total, total_sq, n, periods_per_year),
         hit_rate=hits / n_trades if n_trades else 0.0,
         n_trades=n_trades,
         exposure=n_held / n,
     )
 
 
-def _periods(
-    pos: np.ndarray,
-    ret: np.ndarray,
-    net: np.ndarray,
-    equity: np.ndarray,
-    decisions: np.ndarray,
-) -> tuple[int, int]:
-    """(number of trades, number of hits) of a strategy that decides on ``decisions`` rows."""
-    starts = np.flatnonzero(decisions)
-    if starts.size == 0:
-        return 0, 0
-    pos_s, net_s = pos[starts], net[starts]
-    held = pos_s != 0
-    gross_first = pos_s * ret[starts]
-    # The compounded gross return of each holding period. The position only changes at a
-    # decision row, so inside a period net == gross except for the cost paid on its first
-    # row: equity[end] / equity[start - 1], with that cost added back. Gathers over the
-    # decision rows only, instead of a segmented product over every hour.
-    ends = np.append(starts[1:], equity.shape[0]) - 1
-    before = equity[starts - 1] if starts[0] > 0 else np.append(1.0, equity[starts[1:] - 1])
-    if np.all(before > 0) and np.all(net_s > -1.0):
-        period = equity[ends] / before * ((1.0 + gross_first) / (1.0 + net_s)) - 1.0
-    else:  # the equity underflowed (a ruinous strategy): take the segmented product instead
-        period = np.multiply.reduceat(pos * ret + 1.0, starts) - 1.0
-    return int(np.count_nonzero(held)), int(np.count_nonzero(held & (period > 0)))
-
-
-def _sharpe(net: np.ndarray, periods_per_year: float) -> float:
-    """Annualised Sharpe from the first two moments (one pass each, no temporaries)."""
-    n = net.shape[0]
+def _sharpe(total: float, total_sq: float, n: int, periods_per_year: float) -> float:
+    """Annualised Sharpe from the sum and the sum of squares of the n hourly net returns."""
     if n < 2:
         return 0.0
-    mean = float(net.sum()) / n
-    # einsum, not dot: BLAS would spin up threads for a dot product of one vector.
-    var = (float(np.einsum("i,i->", net, net)) - n * mean * mean) / (n - 1)
+    mean = total / n
+    var = (total_sq - n * mean * mean) / (n - 1)
     if var <= 1e-30:
         return 0.0
     return float(mean / np.sqrt(var) * np.sqrt(periods_per_year))

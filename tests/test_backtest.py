@@ -36,6 +36,113 @@ def _loop_backtest(pos: list[float], ret: list[float], cost_bps: float) -> tuple
     return equity - 1.0, worst
 
 
+def _reference(
+    pos: np.ndarray, ret: np.ndarray, cost_bps: float, decisions: np.ndarray | None
+) -> dict[str, np.ndarray | float | int]:
+    """The former numpy implementation of ``backtest``: the oracle of the compiled kernel."""
+    n = ret.shape[0]
+    net = pos * ret - np.abs(np.diff(pos, prepend=0.0)) * cost_bps * 1e-4
+    equity = np.multiply.accumulate(net + 1.0)
+    peak = np.maximum(np.maximum.accumulate(equity), 1.0)
+    drawdown = equity / peak - 1.0
+    n_held = int(np.count_nonzero(pos))
+    if decisions is None:
+        n_trades, hits = n_held, int(np.count_nonzero(pos * ret > 0))
+    else:
+        n_trades, hits = _reference_periods(pos, ret, net, equity, decisions)
+    mean = net.mean()
+    var = float(((net - mean) ** 2).sum() / (n - 1)) if n > 1 else 0.0
+    sharpe = 0.0 if var <= 1e-30 else float(mean / np.sqrt(var) * np.sqrt(24 * 365))
+    return {
+        "net": net,
+        "equity": equity,
+        "drawdown": drawdown,
+        "sharpe": sharpe,
+        "n_trades": n_trades,
+        "hits": hits,
+        "n_held": n_held,
+    }
+
+
+def _reference_periods(
+    pos: np.ndarray, ret: np.ndarray, net: np.ndarray, equity: np.ndarray, decisions: np.ndarray
+) -> tuple[int, int]:
+    starts = np.flatnonzero(decisions)
+    if starts.size == 0:
+        return 0, 0
+    pos_s, net_s = pos[starts], net[starts]
+    held = pos_s != 0
+    gross_first = pos_s * ret[starts]
+    ends = np.append(starts[1:], equity.shape[0]) - 1
+    before = equity[starts - 1] if starts[0] > 0 else np.append(1.0, equity[starts[1:] - 1])
+    if np.all(before > 0) and np.all(net_s > -1.0):
+        period = equity[ends] / before * ((1.0 + gross_first) / (1.0 + net_s)) - 1.0
+    else:  # the equity underflowed: the segmented product
+        period = np.multiply.reduceat(pos * ret + 1.0, starts) - 1.0
+    return int(np.count_nonzero(held)), int(np.count_nonzero(held & (period > 0)))
+
+
+def _assert_matches_reference(
+    pos: np.ndarray, ret: np.ndarray, cost: float, decisions: np.ndarray | None
+) -> None:
+    bt = backtest(pos, ret, cost, decisions)
+    ref = _reference(pos, ret, cost, decisions)
+    # net and equity are the same operations in the same order: bit-identical
+    np.testing.assert_array_equal(bt.net, ref["net"])
+    np.testing.assert_array_equal(bt.equity, ref["equity"])
+    # drawdown multiplies by 1 / peak instead of dividing: within an ulp
+    np.testing.assert_allclose(bt.drawdown, ref["drawdown"], rtol=1e-12, atol=1e-15)
+    assert np.all(bt.drawdown <= 0)
+    assert bt.sharpe == pytest.approx(ref["sharpe"], rel=1e-9, abs=1e-12)
+    assert bt.n_trades == ref["n_trades"]
+    assert bt.hit_rate == (ref["hits"] / ref["n_trades"] if ref["n_trades"] else 0.0)
+    assert bt.exposure == ref["n_held"] / ret.shape[0]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(1, 300),
+    st.floats(0.0, 50.0),
+    st.booleans(),
+    st.integers(0, 10_000),
+    st.sampled_from([0.004, 0.05, 0.6]),
+)
+def test_compiled_backtest_matches_the_numpy_reference(
+    n: int, cost: float, four_hourly: bool, seed: int, scale: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    ret = np.expm1(rng.standard_t(4, n) * scale)
+    pos = rng.choice([-1.0, 0.0, 1.0], n)
+    decisions = None
+    if four_hourly:
+        decisions = horizon_decisions((np.arange(n) + seed) % 24, 4)
+        pos = hold(pos, decisions)
+    _assert_matches_reference(pos, ret, cost, decisions)
+
+
+def test_ruinous_backtest_whose_equity_underflows_matches_the_reference() -> None:
+    rng = np.random.default_rng(3)
+    ret = np.where(rng.random(2000) > 0.5, -0.9, 0.05)
+    decisions = horizon_decisions(np.arange(2000) % 24, 4)
+    pos = hold(rng.choice([-1.0, 1.0], 2000), decisions)
+    bt = backtest(pos, ret, 10.0, decisions)
+    assert bt.equity[-1] == 0.0  # underflowed: the hit rate needs the segmented product
+    _assert_matches_reference(pos, ret, 10.0, decisions)
+    _assert_matches_reference(pos, ret, 10.0, None)
+
+
+def test_empty_backtest_is_all_zero() -> None:
+    bt = backtest(np.zeros(0), np.zeros(0), 5.0, np.zeros(0, dtype=bool))
+    assert bt.net.shape == bt.equity.shape == bt.drawdown.shape == (0,)
+    assert (bt.total_return, bt.max_drawdown, bt.n_trades, bt.sharpe) == (0.0, 0.0, 0, 0.0)
+
+
+def test_four_hour_backtest_without_a_decision_row_counts_no_trade() -> None:
+    _, ret = _market(3)
+    bt = backtest(np.ones(3), ret, 5.0, np.zeros(3, dtype=bool))
+    assert bt.n_trades == 0 and bt.hit_rate == 0.0
+
+
 def test_hourly_backtest_matches_the_trainer_trading_core() -> None:
     log_ret, ret = _market(5000)
     pos = (np.random.default_rng(1).random(5000) > 0.4).astype(np.float64)
