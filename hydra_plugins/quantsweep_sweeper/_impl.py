@@ -442,9 +442,8 @@ class QuantsweepSweeperImpl(Sweeper):
 
     def _task_config(self, fixed: list[str]) -> DictConfig:
         if isinstance(self.jobs, InProcessJobs):
-            cfg = copy.deepcopy(self.jobs.template(fixed))
-        else:
-            cfg = self.context.config_loader.load_sweep_config(self.master, list(fixed))
+            return copy.deepcopy(self.jobs.template(fixed).task)
+        cfg = self.context.config_loader.load_sweep_config(self.master, list(fixed))
         with open_dict(cfg):
             del cfg["hydra"]
         return cfg

@@ -61,7 +61,9 @@ def open_storage(spec: str) -> BaseStorage:
     shared file or database on every query, so a cached instance never serves stale trials.
     """
     import optuna
-    from optuna.storages.journal import JournalFileBackend, JournalStorage
+    from optuna.storages.journal import JournalStorage
+
+    from hydra_plugins.quantsweep_sweeper._journal import TrialSyncedJournal
 
     if is_url(spec):
         for attempt in range(SCHEMA_RACE_RETRIES + 1):
@@ -81,7 +83,7 @@ def open_storage(spec: str) -> BaseStorage:
     path = Path(spec)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
+        return JournalStorage(TrialSyncedJournal(str(path)))
     except OSError as exc:  # a parent that is a file, a directory as the journal, read-only fs
         reason = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror
         raise UserError(

@@ -1,0 +1,109 @@
+"""The sweeper's in-process jobs and its journal: the same files and state as Hydra's own path.
+
+In-process jobs re-use one composed config and set each trial's values on it instead of
+composing and deep-copying per job; these tests hold that shortcut to what Hydra's
+``load_sweep_config`` + ``run_job`` would have produced.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from hydra_plugins.quantsweep_sweeper import _journal
+from hydra_plugins.quantsweep_sweeper._jobs import _Template, to_yaml
+from hydra_plugins.quantsweep_sweeper.link import open_storage
+from tests.conftest import CONF, run_cli
+from trainer.config import register
+
+SMALL = [
+    "data.start=2022-01-01",
+    "data.end=2022-12-31",
+    "model.n_estimators=20",
+    "progress=false",
+    "hardware.threads=1",
+]
+
+
+def _compose(overrides: list[str], hydra: bool = False) -> DictConfig:
+    register()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("train", overrides=overrides, return_hydra_config=hydra)
+
+
+def test_each_jobs_hydra_files_are_what_hydra_would_compose_for_its_overrides(
+    tmp_path: Path,
+) -> None:
+    res = run_cli(
+        "trainer",
+        *SMALL,
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.reproduce_seeds=1",  # and a job that also sets `seed`
+        "-m",
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    job_dirs = sorted(p.parent.parent for p in (tmp_path / "outputs").rglob("overrides.yaml"))
+    assert len(job_dirs) == 4  # three trials and one reproduction
+    for job_dir in job_dirs:
+        hydra_dir = job_dir / ".hydra"
+        overrides = OmegaConf.to_container(OmegaConf.load(hydra_dir / "overrides.yaml"))
+        assert isinstance(overrides, list)
+        expected = _compose([str(o) for o in overrides])
+        written = OmegaConf.load(hydra_dir / "config.yaml")
+        assert OmegaConf.to_container(written) == OmegaConf.to_container(expected)
+        hydra = OmegaConf.load(hydra_dir / "hydra.yaml").hydra
+        assert Path(hydra.runtime.output_dir) == job_dir.resolve()
+        # the sweep's subdir is ${hydra.job.num}; a reproduction names its trial and seed
+        assert job_dir.name in (str(hydra.job.num), f"trial{hydra.job.num}-seed{expected.seed}")
+        assert list(hydra.overrides.task) == overrides
+        meta = json.loads((job_dir / "metadata.json").read_text())
+        assert meta["config"]["seed"] == expected.seed  # what the job trained with
+
+
+def test_a_value_one_job_set_is_back_to_its_composed_value_for_the_next() -> None:
+    template = _Template.of(_compose(SMALL, hydra=True))
+    composed_seed = template.task.seed
+    composed_depth = template.task.model.max_depth
+    template.set_values({"seed": composed_seed + 7, "model.max_depth": 8})
+    assert (template.task.seed, template.full.seed) == (composed_seed + 7,) * 2
+    template.set_values({"model.max_depth": 4})
+    assert (template.task.seed, template.full.seed) == (composed_seed, composed_seed)
+    assert template.task.model.max_depth == template.full.model.max_depth == 4
+    template.set_values({})
+    assert template.task.model.max_depth == composed_depth
+
+
+@pytest.mark.parametrize("text", ["true", "1", "1.5", "1e3", "null-ish", "${seed}", "plain"])
+def test_yaml_of_a_string_loads_back_as_the_same_string(text: str) -> None:
+    loaded = OmegaConf.create(to_yaml({"key": text}))
+    assert OmegaConf.to_container(loaded, resolve=False) == {"key": text}
+
+
+def test_the_journal_syncs_when_a_trial_starts_or_ends_not_on_every_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    monkeypatch.setattr(_journal.os, "fsync", lambda fd: synced.append(fd))
+    path = tmp_path / "journal.log"
+    study = optuna.create_study(storage=open_storage(str(path)), study_name="s")
+    trial = study.ask()
+    after_ask = len(synced)
+    trial.suggest_float("x", 0.0, 1.0)
+    for step in range(5):
+        trial.report(0.1 * step, step)
+    trial.set_user_attr("seed", 3)
+    assert len(synced) == after_ask  # params, reports and attributes wait for the next sync
+    study.tell(trial, 0.5)
+    assert len(synced) == after_ask + 1
+    # Optuna's own journal reader sees every record, as optuna-dashboard would
+    plain = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    (frozen,) = optuna.load_study(study_name="s", storage=plain).trials
+    assert frozen.params.keys() == {"x"} and len(frozen.intermediate_values) == 5
+    assert frozen.user_attrs == {"seed": 3} and frozen.value == 0.5
