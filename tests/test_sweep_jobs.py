@@ -14,6 +14,7 @@ import optuna
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ReadonlyConfigError
 
 from hydra_plugins.quantsweep_sweeper import _journal
 from hydra_plugins.quantsweep_sweeper._jobs import _Template, to_yaml
@@ -36,12 +37,22 @@ def _compose(overrides: list[str], hydra: bool = False) -> DictConfig:
         return compose("train", overrides=overrides, return_hydra_config=hydra)
 
 
+@pytest.mark.parametrize(
+    "how",
+    [
+        [],  # in this process, one composed config
+        ["hardware=cpu_pool"],  # in pool workers, one composed config each
+        ["hydra.sweeper.reuse_config=false"],  # every job composed by Hydra's launcher
+    ],
+    ids=["in-process", "cpu-pool", "launcher"],
+)
 def test_each_jobs_hydra_files_are_what_hydra_would_compose_for_its_overrides(
-    tmp_path: Path,
+    tmp_path: Path, how: list[str]
 ) -> None:
     res = run_cli(
         "trainer",
         *SMALL,
+        *how,
         "hydra.sweeper.n_trials=3",
         "hydra.sweeper.reproduce_seeds=1",  # and a job that also sets `seed`
         "-m",
@@ -51,6 +62,7 @@ def test_each_jobs_hydra_files_are_what_hydra_would_compose_for_its_overrides(
     assert res.returncode == 0, res.stderr[-3000:]
     job_dirs = sorted(p.parent.parent for p in (tmp_path / "outputs").rglob("overrides.yaml"))
     assert len(job_dirs) == 4  # three trials and one reproduction
+    assert len({d.parent for d in job_dirs if d.name.isdigit()}) == 1  # one sweep directory
     for job_dir in job_dirs:
         hydra_dir = job_dir / ".hydra"
         overrides = OmegaConf.to_container(OmegaConf.load(hydra_dir / "overrides.yaml"))
@@ -78,6 +90,8 @@ def test_a_value_one_job_set_is_back_to_its_composed_value_for_the_next() -> Non
     assert template.task.model.max_depth == template.full.model.max_depth == 4
     template.set_values({})
     assert template.task.model.max_depth == composed_depth
+    with pytest.raises(ReadonlyConfigError):  # jobs share it: none may change it for the next
+        template.task.seed = 1
 
 
 @pytest.mark.parametrize("text", ["true", "1", "1.5", "1e3", "null-ish", "${seed}", "plain"])

@@ -261,6 +261,8 @@ def test_parallel_workers_never_wait_for_the_slowest_trial_of_a_batch(tmp_path: 
         reproduce_seeds=0,
         allow_changes=False,
         fingerprint=None,
+        reuse_config=True,
+        warmup=None,
         max_consecutive_failures=3,
         heartbeat_interval=10.0,
         grace_period=60.0,

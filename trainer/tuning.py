@@ -3,7 +3,8 @@
 ``trainer.train`` calls ``make_reporter(cfg.trial)`` before fitting and ``record_trial`` after
 writing metrics. Outside a study (no ``trial.*`` overrides, as in ``python -m trainer``) both do
 nothing. The sweeper (hydra_plugins/quantsweep_sweeper) calls ``study_fingerprint`` once per
-session to refuse resuming a study whose data or objective changed.
+session to refuse resuming a study whose data or objective changed, and ``warm_up`` once in
+each parallel worker.
 """
 
 from __future__ import annotations
@@ -91,6 +92,21 @@ def _git_revision(run_dir: Path) -> str | None:
         revision = meta["git_revision"]
         return revision if isinstance(revision, str) else None
     return git_revision()
+
+
+def warm_up(cfg: DictConfig | TrainConfig) -> None:
+    """What every trial of a study loads first, loaded once in a worker before its first trial.
+
+    The sweeper runs it in each ``hardware=cpu_pool`` worker while it opens the study: the
+    training code, the learner's module and the market table (memoised per process).
+    """
+    import trainer.train  # noqa: F401
+    from trainer.dataset import build_table
+    from trainer.learners import learner_class
+
+    conf = validate(cfg)
+    learner_class(conf.model.name)
+    build_table(conf.data, conf.features)
 
 
 def study_fingerprint(cfg: DictConfig | TrainConfig) -> dict[str, Any]:

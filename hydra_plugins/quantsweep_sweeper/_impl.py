@@ -43,6 +43,7 @@ from hydra_plugins.quantsweep_sweeper._liveness import (
     fail_stale_trials,
     heartbeat,
 )
+from hydra_plugins.quantsweep_sweeper._pool import PoolJobs
 from hydra_plugins.quantsweep_sweeper._sampler import TrialSeededSampler
 from hydra_plugins.quantsweep_sweeper._search_space import (
     SearchSpace,
@@ -63,6 +64,7 @@ from trainer.errors import UserError
 log = logging.getLogger(__name__)
 
 BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 
 # Trials that hold budget: finished ones that count, and ones a live worker runs.
 COUNTING = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
@@ -154,6 +156,8 @@ class QuantsweepSweeperImpl(Sweeper):
         reproduce_seeds: int,
         allow_changes: bool,
         fingerprint: str | None,
+        reuse_config: bool,
+        warmup: str | None,
         max_consecutive_failures: int,
         heartbeat_interval: float,
         grace_period: float,
@@ -200,6 +204,8 @@ class QuantsweepSweeperImpl(Sweeper):
         self.reproduce_seeds = reproduce_seeds
         self.allow_changes = allow_changes
         self.fingerprint = fingerprint
+        self.reuse_config = reuse_config
+        self.warmup = warmup
         self.max_consecutive_failures = max_consecutive_failures
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
@@ -220,10 +226,12 @@ class QuantsweepSweeperImpl(Sweeper):
         # By name: Hydra's plugin scan re-executes its core plugin modules, so the class
         # object imported here need not be the one the launcher was built from.
         cls = type(self.launcher)
-        self.in_process = f"{cls.__module__}.{cls.__qualname__}" == BASIC_LAUNCHER
+        self.launcher_name = f"{cls.__module__}.{cls.__qualname__}"
+        self.in_process = self.launcher_name == BASIC_LAUNCHER
+        self.task_function = task_function
         self.jobs: Jobs = (
             InProcessJobs(hydra_context, task_function, config, self.launcher)
-            if self.in_process
+            if self.in_process and self.reuse_config
             else LauncherJobs(self.launcher)
         )
 
@@ -232,10 +240,26 @@ class QuantsweepSweeperImpl(Sweeper):
         space = parse_space(self.params, arguments, self.divides)
         fixed = list(space.fixed.values())
         n_workers = self._n_workers()
+        # Resolved here first: ${now:...} is cached in the config, and workers get that cache
+        sweep_dir = Path(str(self.master.hydra.sweep.dir))
+        if self.reuse_config and self.launcher_name == JOBLIB_LAUNCHER:
+            from trainer.hardware import cpu_count
+
+            assert self.launcher is not None
+
+            pool = PoolJobs(
+                self.context,
+                self.task_function,
+                self.master,
+                self.launcher,
+                n_workers,
+                threads=max(1, cpu_count() // n_workers),
+            )
+            pool.warm_up(fixed, self.warmup)  # while this process opens the study
+            self.jobs = pool
         # validates the composed config (a UserError here stops before anything is written)
         fingerprint = self._fingerprint(space, fixed)
         sampler = TrialSeededSampler(self._make_sampler, self.seed)
-        sweep_dir = Path(str(self.master.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.master, sweep_dir / "multirun.yaml")
 
@@ -287,6 +311,8 @@ class QuantsweepSweeperImpl(Sweeper):
         if session.errors:
             raise session.errors[0]
         self._finish(session, time.perf_counter() - started, n_workers)
+        if isinstance(self.jobs, PoolJobs):
+            self.jobs.close()
         return session.results
 
     # -- workers ------------------------------------------------------------------------------
@@ -441,8 +467,9 @@ class QuantsweepSweeperImpl(Sweeper):
         return sampler
 
     def _task_config(self, fixed: list[str]) -> DictConfig:
-        if isinstance(self.jobs, InProcessJobs):
-            return copy.deepcopy(self.jobs.template(fixed).task)
+        if isinstance(self.jobs, InProcessJobs | PoolJobs):
+            local = self.jobs if isinstance(self.jobs, InProcessJobs) else self.jobs.local
+            return copy.deepcopy(local.template(fixed).task)
         cfg = self.context.config_loader.load_sweep_config(self.master, list(fixed))
         with open_dict(cfg):
             del cfg["hydra"]

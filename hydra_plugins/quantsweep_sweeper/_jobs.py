@@ -98,6 +98,9 @@ class _Template:
         task = copy.deepcopy(full)
         with read_write(task), open_dict(task):
             del task["hydra"]
+        # Jobs get ``task`` itself, not a copy (2 ms a job): read-only, so a job cannot change
+        # what the next one is given.
+        OmegaConf.set_readonly(task, True)
         view = OmegaConf.masked_copy(full, "hydra")
         view.hydra._set_parent(full)  # as HydraConfig.set_config does
         OmegaConf.set_readonly(view.hydra, True)
@@ -132,12 +135,12 @@ class InProcessJobs:
         hydra_context: HydraContext,
         task_function: TaskFunction,
         master: DictConfig,
-        fallback: Launcher,
+        fallback: Launcher | None,
     ) -> None:
         self.hydra_context = hydra_context
         self.task_function = task_function
         self.master = master
-        self.fallback = LauncherJobs(fallback)
+        self.fallback = LauncherJobs(fallback) if fallback is not None else None
         self.parser = OverridesParser.create(config_loader=hydra_context.config_loader)
         self._templates: dict[tuple[str, ...], _Template] = {}
 
@@ -148,12 +151,24 @@ class InProcessJobs:
             self._templates[key] = _Template.of(loader.load_sweep_config(self.master, list(fixed)))
         return self._templates[key]
 
-    def run(self, fixed: Sequence[str], varying: Sequence[str], job_num: int) -> JobReturn:
+    def value_overrides(
+        self, fixed: Sequence[str], varying: Sequence[str]
+    ) -> list[Override] | None:
+        """The job's overrides, parsed, if they only set values of keys the config has."""
         template = self.template(fixed)
         parsed = self.parser.parse_overrides(list(varying))
         choices = set(template.full.hydra.runtime.choices.keys())
-        if not all(_is_value_change(o, choices) and template.has(o.key_or_group) for o in parsed):
+        if all(_is_value_change(o, choices) and template.has(o.key_or_group) for o in parsed):
+            return parsed
+        return None
+
+    def run(self, fixed: Sequence[str], varying: Sequence[str], job_num: int) -> JobReturn:
+        parsed = self.value_overrides(fixed, varying)
+        if parsed is None:
+            if self.fallback is None:
+                raise RuntimeError(f"job {job_num}: {list(varying)} needs a full composition")
             return self.fallback.run(fixed, varying, job_num)
+        template = self.template(fixed)
         output_dir = self._set_job(template, parsed, job_num)
         setup_globals()
         try:
@@ -203,7 +218,7 @@ class InProcessJobs:
         chdir = bool(t.full.hydra.job.chdir)
         try:
             ret = JobReturn()
-            ret.cfg = task_cfg = copy.deepcopy(t.task)  # the job's own copy
+            ret.cfg = task_cfg = t.task
             ret.hydra_cfg = t.view
             ret.overrides = list(t.hydra_yaml["hydra"]["overrides"]["task"])
             output_dir.mkdir(parents=True, exist_ok=True)

@@ -70,6 +70,11 @@ class QuantsweepOptunaConf:
     allow_changes: bool = False
     # fn(task cfg) -> dict of what the objective depends on (data hash, objective weights)
     fingerprint: str | None = "trainer.tuning.study_fingerprint"
+    # Compose the job config once and set each trial's values on it (in this process, or in
+    # each cpu_pool worker); false: every job through the launcher, composed from scratch
+    reuse_config: bool = True
+    # fn(task cfg) run once in each cpu_pool worker before its first trial (imports, data)
+    warmup: str | None = "trainer.tuning.warm_up"
     max_consecutive_failures: int = 3  # failed trials in a row that stop the sweep
     heartbeat_interval: float = 10.0  # seconds between heartbeats of a running trial
     grace_period: float = 60.0  # a running trial silent this long belongs to a dead worker

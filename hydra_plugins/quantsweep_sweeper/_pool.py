@@ -1,0 +1,102 @@
+"""``hardware=cpu_pool``: trials in worker processes that compose their config once.
+
+Hydra's joblib launcher sends every job the whole Hydra context (config repository, schemas,
+plugins) and composes the job's config from scratch in the worker: 0.1-0.2 s a job here, and
+the first job of each worker also pays its imports and its copy of the data table while the
+trial's clock runs. Here the workers of joblib's loky process pool (``hydra.launcher.n_jobs``
+of them) receive the Hydra context once, when they start, and run each job as
+``InProcessJobs`` does in the sweeper's process: the sweeper sends a job's overrides only, the
+worker sets them on the config it composed once. Workers start, compose and warm up
+(``hydra.sweeper.warmup``: imports and the data table) while the sweeper opens the study.
+A job whose overrides change which config files are composed goes through the launcher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from hydra.utils import get_method
+from omegaconf import DictConfig
+
+from hydra_plugins.quantsweep_sweeper._jobs import InProcessJobs
+
+# Idle workers stay up this long (loky's default of 10 s would restart them, cold, after a
+# pause such as the end-of-study reproduction runs).
+IDLE_TIMEOUT_S = 600
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+_worker: InProcessJobs | None = None  # this worker process's jobs, set up once
+
+
+def _init_worker(
+    hydra_context: HydraContext,
+    task_function: TaskFunction,
+    master: DictConfig,
+    singleton_state: dict[Any, Any],
+) -> None:
+    global _worker
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    _worker = InProcessJobs(hydra_context, task_function, master, fallback=None)
+
+
+def _warm_up(fixed: Sequence[str], warmup: str | None) -> None:
+    assert _worker is not None
+    cfg = _worker.template(fixed).task
+    if warmup:
+        get_method(warmup)(cfg)
+
+
+def _run_job(fixed: Sequence[str], varying: Sequence[str], job_num: int) -> JobReturn:
+    assert _worker is not None
+    ret = _worker.run(fixed, varying, job_num)
+    ret.cfg = ret.hydra_cfg = None  # the sweeper reads the outcome; the configs stay here
+    return ret
+
+
+class PoolJobs:
+    """Jobs in a pool of ``n_workers`` processes, one job per worker at a time."""
+
+    def __init__(
+        self,
+        hydra_context: HydraContext,
+        task_function: TaskFunction,
+        master: DictConfig,
+        launcher: Launcher,
+        n_workers: int,
+        threads: int,
+    ) -> None:
+        from joblib.externals.loky import ProcessPoolExecutor
+
+        # The sweeper's own copy decides which jobs the workers can take, and runs the rest.
+        self.local = InProcessJobs(hydra_context, task_function, master, fallback=launcher)
+        # Our own pool, not loky's shared one: joblib (the launcher, for the other jobs) would
+        # resize or restart a shared pool under the running trials.
+        self.executor = ProcessPoolExecutor(
+            max_workers=n_workers,
+            timeout=IDLE_TIMEOUT_S,
+            initializer=_init_worker,
+            initargs=(hydra_context, task_function, master, Singleton.get_state()),
+            env={name: str(threads) for name in THREAD_ENV},  # as joblib limits its workers
+        )
+        self.n_workers = n_workers
+
+    def warm_up(self, fixed: Sequence[str], warmup: str | None) -> list[Future[None]]:
+        """Start every worker composing and warming up; the first jobs queue behind."""
+        return [self.executor.submit(_warm_up, list(fixed), warmup) for _ in range(self.n_workers)]
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+
+    def run(self, fixed: Sequence[str], varying: Sequence[str], job_num: int) -> JobReturn:
+        if self.local.value_overrides(fixed, varying) is None:
+            return self.local.run(fixed, varying, job_num)  # through the launcher
+        future = self.executor.submit(_run_job, list(fixed), list(varying), job_num)
+        ret: JobReturn = future.result()
+        return ret
