@@ -61,12 +61,14 @@ def backtest(
 
     ``decisions`` marks the rows where a holding period starts (None: every hour, a 1h
     strategy); the position must be constant from one decision to the next (see ``hold``).
-    The position before the first row is flat. One pass over (n,); the three curves are rows
-    of one (3, n) array.
+    The position before the first row is flat. One pass over (n,), holding periods included;
+    the three curves are rows of one (3, n) array.
     """
     n = ret.shape[0]
     if position.shape != (n,):
         raise ValueError(f"position has shape {position.shape}, returns have ({n},)")
+    if decisions is not None and decisions.shape != (n,):
+        raise ValueError(f"decisions has shape {decisions.shape}, returns have ({n},)")
     if n == 0:
         empty = np.zeros(0)
         return Backtest(empty, empty, empty, 0.0, 0.0, 0.0, 0.0, 0, 0.0)
@@ -78,15 +80,15 @@ def backtest(
     # hands back on the next backtest of the same size (three fresh 8 MB arrays fault in
     # their pages on every call, which costs more than the whole pass).
     net, equity, drawdown = np.empty((3, n))
-    n_held, n_up, total, total_sq = _kernels.curves(
-        pos, ret, float(cost_bps), net, equity, drawdown
-    )
     if decisions is None:
-        n_trades, hits = n_held, n_up
+        n_held, hits, total, total_sq = _kernels.curves(
+            pos, ret, float(cost_bps), net, equity, drawdown
+        )
+        n_trades = n_held  # every held hour is a one-hour trade
     else:
-        starts = np.flatnonzero(decisions)
-        n_trades, hits = (
-            (0, 0) if starts.size == 0 else _kernels.period_hits(pos, ret, net, equity, starts)
+        mask = np.ascontiguousarray(decisions, dtype=np.bool_)
+        n_held, n_trades, hits, total, total_sq = _kernels.curves_periods(
+            pos, ret, mask, float(cost_bps), net, equity, drawdown
         )
     return Backtest(
         net=net,

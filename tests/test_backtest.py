@@ -49,7 +49,7 @@ def _reference(
     if decisions is None:
         n_trades, hits = n_held, int(np.count_nonzero(pos * ret > 0))
     else:
-        n_trades, hits = _reference_periods(pos, ret, net, equity, decisions)
+        n_trades, hits = _reference_periods(pos, ret, decisions)
     mean = net.mean()
     var = float(((net - mean) ** 2).sum() / (n - 1)) if n > 1 else 0.0
     sharpe = 0.0 if var <= 1e-30 else float(mean / np.sqrt(var) * np.sqrt(24 * 365))
@@ -64,21 +64,14 @@ def _reference(
     }
 
 
-def _reference_periods(
-    pos: np.ndarray, ret: np.ndarray, net: np.ndarray, equity: np.ndarray, decisions: np.ndarray
-) -> tuple[int, int]:
+def _reference_periods(pos: np.ndarray, ret: np.ndarray, decisions: np.ndarray) -> tuple[int, int]:
+    """(trades, hits) by definition: a period runs from its decision row to the next; it is a
+    trade when held, a hit when the product of 1 + gross over its rows, minus 1, is > 0."""
     starts = np.flatnonzero(decisions)
     if starts.size == 0:
         return 0, 0
-    pos_s, net_s = pos[starts], net[starts]
-    held = pos_s != 0
-    gross_first = pos_s * ret[starts]
-    ends = np.append(starts[1:], equity.shape[0]) - 1
-    before = equity[starts - 1] if starts[0] > 0 else np.append(1.0, equity[starts[1:] - 1])
-    if np.all(before > 0) and np.all(net_s > -1.0):
-        period = equity[ends] / before * ((1.0 + gross_first) / (1.0 + net_s)) - 1.0
-    else:  # the equity underflowed: the segmented product
-        period = np.multiply.reduceat(pos * ret + 1.0, starts) - 1.0
+    period = np.multiply.reduceat(pos * ret + 1.0, starts) - 1.0
+    held = pos[starts] != 0
     return int(np.count_nonzero(held)), int(np.count_nonzero(held & (period > 0)))
 
 
@@ -135,6 +128,46 @@ def test_empty_backtest_is_all_zero() -> None:
     bt = backtest(np.zeros(0), np.zeros(0), 5.0, np.zeros(0, dtype=bool))
     assert bt.net.shape == bt.equity.shape == bt.drawdown.shape == (0,)
     assert (bt.total_return, bt.max_drawdown, bt.n_trades, bt.sharpe) == (0.0, 0.0, 0, 0.0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(0, 200),
+    st.integers(0, 10_000),
+    st.sampled_from([0.004, 0.6, 3.0]),
+    st.sampled_from([0.0, 0.02, 0.3]),
+    st.sampled_from([0.0, 0.1, 0.25, 1.0]),
+    st.booleans(),
+)
+def test_four_hour_trades_and_hits_equal_the_segmented_product_of_each_period(
+    n: int, seed: int, scale: float, ruin: float, density: float, held: bool
+) -> None:
+    # Shorts, returns of -100% (equity exactly 0, or doubled for a short), returns whose
+    # product underflows, no decision row at all, and a first row that is not a decision.
+    rng = np.random.default_rng(seed)
+    ret = np.expm1(rng.standard_t(3, n) * scale)
+    ret[rng.random(n) < ruin] = -1.0
+    pos = rng.choice([-1.0, 0.0, 1.0], n)
+    decisions = rng.random(n) < density
+    if held:  # the contract of ``backtest``; the counts are defined without it too
+        pos = hold(pos, decisions)
+    bt = backtest(pos, ret, 7.0, decisions)
+    trades, hits = _reference_periods(pos, ret, decisions)
+    assert bt.n_trades == trades
+    assert bt.hit_rate == (hits / trades if trades else 0.0)
+
+
+def test_rows_before_the_first_decision_belong_to_no_trade() -> None:
+    decisions = np.array([False, False, True, False])
+    bt = backtest(np.ones(4), np.array([0.5, 0.5, -0.1, 0.05]), 0.0, decisions)
+    # the +125% before the first decision is no trade's; the one period compounds to -5.5%
+    assert bt.n_trades == 1 and bt.hit_rate == 0.0
+    assert bt.exposure == 1.0
+
+
+def test_decisions_of_another_length_are_refused() -> None:
+    with pytest.raises(ValueError, match="decisions has shape"):
+        backtest(np.ones(4), np.zeros(4), 1.0, np.ones(3, dtype=bool))
 
 
 def test_four_hour_backtest_without_a_decision_row_counts_no_trade() -> None:
