@@ -12,8 +12,10 @@ against its reference in this run (fresh processes, a temporary directory). Prin
 2. Compute of a median-pruned study / an unpruned study (boosting rounds summed: the last
    reported round of each trial), same sampler seed and budget, with both best objectives and
    the seed spread of the unpruned best (its params re-run with 3 other seeds); also the
-   median pruner with a warm-up of 50 rounds. Goal: <= 0.5 at a best objective within one
-   seed spread.
+   median pruner with a warm-up of 50 rounds, the pair with the random sampler (same point
+   per trial number in both studies: what pruning alone saves), and the rounds each study
+   spent until a trial first reached the unpruned best. Goal: <= 0.5 at a best objective
+   within one seed spread.
 3. ``hardware=cpu_pool`` (2 processes x 1 thread, no batch barrier) throughput / sequential
    (one process, all cores), the same trials (random sampler seeded per trial, no pruning),
    runs interleaved and repeated: over the trials (first asked to last told) and over the
@@ -57,6 +59,15 @@ def add_talk(a, b):
 tuning.make_reporter = timer(tuning.make_reporter, add_talk)
 tuning.record_trial = timer(tuning.record_trial, add_talk)
 tuning.TrialReporter.report = timer(tuning.TrialReporter.report, add_talk)
+# Optuna's own share: ask, sampling the params, tell
+import optuna
+import hydra_plugins.quantsweep_sweeper._impl as impl
+optuna_s = [0.0]
+def add_optuna(a, b):
+    optuna_s[0] += b - a
+optuna.Study.ask = timer(optuna.Study.ask, add_optuna)
+optuna.Study.tell = timer(optuna.Study.tell, add_optuna)
+impl.sample = timer(impl.sample, add_optuna)
 # Hydra's basic sweeper composes every job of a batch once up front to validate it
 from hydra.plugins.sweeper import Sweeper
 validate = [0.0]
@@ -71,6 +82,7 @@ except SystemExit as exc:
         raise
 gaps = [spans[i + 1][0] - spans[i][1] for i in range(len(spans) - 1)]
 print("PROBE " + json.dumps({"gaps": gaps, "talk_s": talk[0], "n": len(spans),
+                             "optuna_s": optuna_s[0],
                              "validate_s": validate[0], "train_s": [b - a for a, b in spans]}))
 """
 
@@ -122,6 +134,8 @@ def overhead(root: Path, n: int) -> dict[str, Any]:
         "optuna_between_jobs_s": round(between, 4),
         "optuna_trial_talk_s": round(ours["talk_s"] / ours["n"], 4),
         "optuna_overhead_per_trial_s": round(per_trial, 4),
+        # of which Optuna's ask, sampling and tell (TPE's cost grows with the trials)
+        "optuna_ask_sample_tell_per_trial_s": round(ours["optuna_s"] / ours["n"], 4),
         "basic_sweeper_between_jobs_s": round(statistics.median(grid["gaps"]), 4),
         "basic_sweeper_validation_per_job_s": round(grid["validate_s"] / grid["n"], 4),
         "basic_sweeper_overhead_per_job_s": round(basic, 4),
@@ -139,24 +153,46 @@ def rounds(trial: Any) -> int:
     return max(steps) if steps else 0
 
 
-# The shipped default (median, prunes from the first report) and the same pruner told to wait
-# 50 boosting rounds (hydra.sweeper.warmup_steps), each against the unpruned study.
-PRUNED_VARIANTS = {"median": [], "median_warmup50": ["hydra.sweeper.warmup_steps=50"]}
+def rounds_to_reach(study: Any, target: float) -> int | None:
+    """Boosting rounds spent, in trial order, until a trial first reaches ``target``."""
+    spent = 0
+    for t in sorted(study.trials, key=lambda t: t.number):
+        spent += rounds(t)
+        if t.value is not None and t.state.name == "COMPLETE" and t.value >= target:
+            return spent
+    return None
+
+
+# Each pruned study against the unpruned one with the same sampler and seed. With the TPE
+# default the two studies sample different points once the first trial is pruned (TPE learns
+# from pruned trials); the random sampler draws the same point for the same trial number in
+# both, so its pair measures what pruning alone saves.
+PRUNING_PAIRS = {
+    "median": ("none", ["hydra.sweeper.pruner=median"]),
+    "median_warmup50": ("none", ["hydra.sweeper.pruner=median", "hydra.sweeper.warmup_steps=50"]),
+    "random_median": (
+        "random_none",
+        ["hydra.sweeper.pruner=median", "hydra/sweeper/sampler=random"],
+    ),
+}
+UNPRUNED = {
+    "none": ["hydra.sweeper.pruner=none"],
+    "random_none": ["hydra.sweeper.pruner=none", "hydra/sweeper/sampler=random"],
+}
 
 
 def pruning(root: Path, n: int) -> dict[str, Any]:
     out: dict[str, Any] = {"trials": n}
     base = [*DATA, "model.n_estimators=300", f"hydra.sweeper.n_trials={n}"]
-    variants = {"none": ["hydra.sweeper.pruner=none"]} | {
-        name: ["hydra.sweeper.pruner=median", *extra] for name, extra in PRUNED_VARIANTS.items()
-    }
+    studies: dict[str, Any] = {}
+    variants = {**UNPRUNED, **{name: extra for name, (_, extra) in PRUNING_PAIRS.items()}}
     for name, extra in variants.items():
         cwd = root / name
         cwd.mkdir(exist_ok=True)
         t0 = time.perf_counter()
         trainer(cwd, *base, *extra, "-m")
         wall = time.perf_counter() - t0
-        study = load_study(cwd)
+        study = studies[name] = load_study(cwd)
         summary = json.loads((cwd / "artifacts/studies" / STUDY / "summary.json").read_text())
         out[name] = {
             "rounds": sum(rounds(t) for t in study.trials),
@@ -167,13 +203,19 @@ def pruning(root: Path, n: int) -> dict[str, Any]:
                 k: round(summary["reproducibility"][k], 4) for k in ("mean", "std")
             },
         }
-    none = out["none"]
-    spread = none["best_params_over_4_seeds"]["std"]
-    for name in PRUNED_VARIANTS:
-        pruned = out[name]
+    for name, (reference, _) in PRUNING_PAIRS.items():
+        pruned, none = out[name], out[reference]
+        spread = none["best_params_over_4_seeds"]["std"]
         pruned["compute_ratio"] = round(pruned["rounds"] / none["rounds"], 3)
         pruned["best_gap"] = round(none["best_objective"] - pruned["best_objective"], 4)
         pruned["best_within_one_seed_spread"] = bool(pruned["best_gap"] <= spread)
+        # rounds until a trial first reaches the unpruned study's best, pruned / unpruned
+        target = studies[reference].best_value
+        mine = rounds_to_reach(studies[name], target)
+        theirs = rounds_to_reach(studies[reference], target)
+        pruned["compute_to_reach_unpruned_best_ratio"] = (
+            round(mine / theirs, 3) if mine is not None and theirs else None
+        )
     return out
 
 

@@ -20,15 +20,8 @@ from hydra_plugins.quantsweep_sweeper import _journal
 from hydra_plugins.quantsweep_sweeper._jobs import _Template, to_yaml
 from hydra_plugins.quantsweep_sweeper.link import open_storage
 from tests.conftest import CONF, run_cli
+from tests.test_sweep import SMALL
 from trainer.config import register
-
-SMALL = [
-    "data.start=2022-01-01",
-    "data.end=2022-12-31",
-    "model.n_estimators=20",
-    "progress=false",
-    "hardware.threads=1",
-]
 
 
 def _compose(overrides: list[str], hydra: bool = False) -> DictConfig:
