@@ -220,3 +220,49 @@ def test_a_transformer_directory_does_not_load_as_an_lstm(tmp_path: Path) -> Non
     with pytest.raises(UserError, match="'transformer' model, not 'lstm'"):
         LSTMLearner.load(tmp_path)
     assert isinstance(TransformerLearner.load(tmp_path), TransformerLearner)
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("task", ["direction", "regression"])
+def test_micro_batches_take_the_same_steps_as_whole_batches(name: str, task: str) -> None:
+    # dropout 0: otherwise each micro-batch draws its own masks; 24 does not divide 64, so the
+    # uneven last micro-batch checks that each loss is weighted by its share of the batch
+    _, _, test = _parts(task)
+    whole = _fit(name, task, dropout=0.0)
+    micro = _fit(name, task, dropout=0.0, micro_batch_size=24)
+    assert isinstance(whole, LSTMLearner | TransformerLearner)
+    assert isinstance(micro, LSTMLearner | TransformerLearner)
+    for a, b in zip(whole.history_, micro.history_, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+    np.testing.assert_allclose(micro.predict(test), whole.predict(test), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_micro_batched_runs_repeat_bit_for_bit(name: str) -> None:
+    _, _, test = _parts()
+    a = _fit(name, seed=5, micro_batch_size=16).predict(test)
+    b = _fit(name, seed=5, micro_batch_size=16).predict(test)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_no_forward_pass_sees_more_windows_than_the_micro_batch() -> None:
+    train, valid, test = _parts()
+    learner = LSTMLearner(_params("lstm", micro_batch_size=10), _context())  # type: ignore[arg-type]
+    sizes: list[int] = []
+    original = LSTMLearner._network
+
+    def network(self: LSTMLearner, n_features: int) -> Any:
+        net = original(self, n_features)
+        net.register_forward_hook(lambda _m, args, _out: sizes.append(args[0].shape[0]))
+        return net
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(LSTMLearner, "_network", network)
+        learner.fit(train, valid, NullReporter())
+    learner.predict(test)
+    assert max(sizes) == 10 and len(sizes) > learner.batches_per_epoch_ * 2
+
+
+def test_a_negative_micro_batch_size_is_a_clear_error() -> None:
+    with pytest.raises(UserError, match=r"model.micro_batch_size=-1: must be >= 0"):
+        _params("lstm", micro_batch_size=-1)

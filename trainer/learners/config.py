@@ -85,6 +85,9 @@ class SequenceConfig(ModelConfig):
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
     batch_size: int = 256
+    # gradient accumulation: forward/backward this many windows at a time (None or 0: the whole
+    # batch); the optimiser still steps once per batch, so only activation memory changes
+    micro_batch_size: int | None = None
     max_epochs: int = 10
     patience: int = 3  # epochs without a better validation objective before stopping
     train_stride: int = 1  # hours between consecutive training windows (>1 to sweep on a CPU)
@@ -98,6 +101,8 @@ class SequenceConfig(ModelConfig):
         in_range("model.learning_rate", self.learning_rate, 1e-6, 1.0)
         at_least("model.weight_decay", self.weight_decay, 0.0)
         at_least("model.batch_size", self.batch_size, 1)
+        if self.micro_batch_size is not None:
+            at_least("model.micro_batch_size", self.micro_batch_size, 0)
         at_least("model.max_epochs", self.max_epochs, 1)
         at_least("model.patience", self.patience, 1)
         at_least("model.train_stride", self.train_stride, 1)

@@ -5,9 +5,10 @@ Built by the registry in ``trainer.learners`` for ``python -m trainer model=lstm
 never loads it.
 
 One epoch: shuffle the valid training window ends (a seeded ``torch.Generator``), gather each
-batch of windows from the part's matrix (one batch copied at a time, never every window), take
-an AdamW step; then score the validation part, report the objective to the trial (which may
-prune) and keep the best weights; stop after ``model.patience`` epochs without improvement.
+batch of windows from the part's matrix (one batch, or ``model.micro_batch_size`` windows, at a
+time; never every window), take an AdamW step; then score the validation part, report the
+objective to the trial (which may prune) and keep the best weights; stop after
+``model.patience`` epochs without improvement.
 """
 
 from __future__ import annotations
@@ -68,6 +69,20 @@ def feature_stats(X: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndar
     return mean, np.where(std > 1e-12, std, 1.0)
 
 
+def _target_stats(y: np.ndarray, task: str) -> tuple[float, float]:
+    """(mean, std) that standardise the loss's targets: hourly log returns (std ~1e-2) only."""
+    if task != "regression":
+        return 0.0, 1.0
+    y64 = np.asarray(y, dtype=np.float64)
+    return float(y64.mean()), float(y64.std()) or 1.0
+
+
+def _compact(ends: np.ndarray) -> np.ndarray:
+    """Window ends as a contiguous array, int32 when every row index fits (half of int64)."""
+    dtype = np.int32 if ends.size == 0 or int(ends[-1]) < 2**31 else np.int64
+    return np.ascontiguousarray(ends, dtype=dtype)
+
+
 def _windows_needed(part: str, data: SplitData, length: int) -> np.ndarray:
     ends = valid_window_ends(data.segment, length)
     if ends.size == 0:
@@ -124,15 +139,12 @@ class _SequenceLearner:
         configure_torch(ctx)
         self.seeds_ = seed_everything(ctx.seed)  # also seeds weight init and dropout
         L = p.sequence_len
-        train_ends = _windows_needed("training", train, L)[:: p.train_stride]
+        # a contiguous int32 copy: a strided view would keep every window's int64 end alive
+        train_ends = _compact(_windows_needed("training", train, L)[:: p.train_stride])
         valid_ends = _windows_needed("validation", valid, L)
 
         self.input_stats_ = feature_stats(train.X) if p.input_norm == "zscore" else None
-        y = np.asarray(train.y, dtype=np.float64)
-        # regression targets (hourly log returns, std ~1e-2) are standardised for the loss
-        self.target_stats_ = (
-            (float(y.mean()), float(y.std()) or 1.0) if ctx.task == "regression" else (0.0, 1.0)
-        )
+        self.target_stats_ = _target_stats(train.y, ctx.task)
         self.n_features_ = int(train.X.shape[1])
         self.model_ = self._network(self.n_features_).to(self.device_)
         self._set_input_stats()
@@ -159,11 +171,9 @@ class _SequenceLearner:
         reporter: Reporter,
         ctx: FitContext,
     ) -> None:
-        p, bs, L = self.params, self._batch_size(), self.params.sequence_len
+        p, bs = self.params, self._batch_size()
         model = self.model_
         X = self._tensor(train.X)  # (n_train, F), shared with the numpy matrix on CPU
-        y_mean, y_std = self.target_stats_
-        y = self._tensor((np.asarray(train.y, dtype=np.float64) - y_mean) / y_std)  # (n_train,)
         X_valid = self._tensor(valid.X)
         loss_fn: nn.Module = nn.BCEWithLogitsLoss() if self.task == "direction" else nn.MSELoss()
         opt = torch.optim.AdamW(
@@ -179,6 +189,8 @@ class _SequenceLearner:
         if p.max_batches_per_epoch is not None:
             n_batches = min(n_batches, p.max_batches_per_epoch)
         self.n_train_windows_, self.batches_per_epoch_ = int(train_ends.size), n_batches
+        # int32 halves the permutation's memory (8 bytes a window otherwise), same order
+        perm_dtype = torch.int32 if train_ends.size < 2**31 else torch.int64
 
         best_value, best_state, bad_epochs = -math.inf, None, 0
         self.history_: list[dict[str, float]] = []
@@ -186,24 +198,13 @@ class _SequenceLearner:
             bar = progress.add_task(f"{self.name} epoch 1", total=p.max_epochs * n_batches)
             for epoch in range(1, p.max_epochs + 1):
                 model.train()
-                order = torch.randperm(train_ends.size, generator=gen).numpy()
+                order = torch.randperm(train_ends.size, generator=gen, dtype=perm_dtype).numpy()
                 total = torch.zeros((), device=self.device_)
                 for b in range(n_batches):
                     ends = train_ends[order[b * bs : (b + 1) * bs]]  # (B,) window end rows
-                    rows = torch.from_numpy(window_rows(ends, L)).to(self.device_)  # (B, L)
-                    xb = X[rows]  # (B, L, F): this batch's windows, gathered
-                    yb = y[torch.from_numpy(ends).to(self.device_)]  # (B,) label at last hour
-                    with self._autocast():
-                        out = model(xb)  # (B,)
-                    loss = loss_fn(out.float(), yb)
-                    opt.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()
-                    scaler.unscale_(opt)
-                    nn.utils.clip_grad_norm_(model.parameters(), p.grad_clip)
-                    scaler.step(opt)
-                    scaler.update()
-                    total += loss.detach()
+                    total += self._step(X, train.y, ends, opt, scaler, loss_fn)
                     progress.advance(bar)
+                del order
                 train_loss = float(total) / n_batches  # one device sync per epoch
                 if not math.isfinite(train_loss) and not fp16:  # fp16: the scaler skips those
                     raise UserError(
@@ -228,6 +229,49 @@ class _SequenceLearner:
             model.load_state_dict(best_state)
         model.eval()
 
+    def _micro_size(self) -> int:
+        """Windows per forward pass: ``model.micro_batch_size``, or the whole batch."""
+        bs, micro = self._batch_size(), self.params.micro_batch_size
+        return min(micro, bs) if micro else bs
+
+    def _step(
+        self,
+        X: torch.Tensor,
+        y: np.ndarray,
+        ends: np.ndarray,
+        opt: torch.optim.Optimizer,
+        scaler: torch.amp.GradScaler,
+        loss_fn: nn.Module,
+    ) -> torch.Tensor:
+        """One optimiser step on the windows ending at ``ends``; returns the batch's mean loss.
+
+        The batch runs forward and backward ``_micro_size()`` windows at a time, each loss
+        weighted by its share of the batch: the summed gradient is the whole batch's (these
+        networks have no batch norm), while one micro-batch's activations are alive at once.
+        """
+        L, micro = self.params.sequence_len, self._micro_size()
+        y_mean, y_std = self.target_stats_
+        opt.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=self.device_)
+        for start in range(0, ends.size, micro):
+            part = ends[start : start + micro]  # (b,)
+            rows = torch.from_numpy(window_rows(part, L)).to(self.device_)  # (b, L)
+            xb = X[rows]  # (b, L, F): these windows, gathered
+            # labels gathered per micro-batch: no standardised copy of the whole part
+            yb = self._tensor((np.asarray(y[part], dtype=np.float64) - y_mean) / y_std)  # (b,)
+            with self._autocast():
+                out = self.model_(xb)  # (b,)
+            loss = loss_fn(out.float(), yb)
+            if part.size != ends.size:
+                loss = loss * (part.size / ends.size)
+            scaler.scale(loss).backward()  # adds to the gradients of earlier micro-batches
+            total += loss.detach()
+        scaler.unscale_(opt)
+        nn.utils.clip_grad_norm_(self.model_.parameters(), self.params.grad_clip)
+        scaler.step(opt)
+        scaler.update()
+        return total
+
     def _valid_value(
         self, X_valid: torch.Tensor, valid: SplitData, ends: np.ndarray, ctx: FitContext
     ) -> float:
@@ -246,7 +290,8 @@ class _SequenceLearner:
 
     def _outputs(self, X: torch.Tensor, ends: np.ndarray) -> np.ndarray:
         """Scores of the windows ending at ``ends``, (len(ends),) float64, in eval mode."""
-        model, L, bs = self.model_, self.params.sequence_len, self._batch_size()
+        # micro-batches here too: inference activations of a whole batch can outweigh training's
+        model, L, bs = self.model_, self.params.sequence_len, self._micro_size()
         was_training = model.training
         model.eval()
         chunks = []
