@@ -228,6 +228,68 @@ PARALLEL_VARIANTS = {
 }
 
 
+_BARE: dict[str, Any] = {}
+
+
+def _bare_setup() -> None:
+    """A worker's data: the whole embedded market's default split, as a trial prepares it."""
+    import xgboost as xgb
+
+    from trainer.data.config import FeaturesConfig, SyntheticDataConfig
+    from trainer.dataset import build_table, prepare
+    from trainer.splits import holdout
+
+    table = build_table(SyntheticDataConfig(), FeaturesConfig())
+    p = prepare(table, holdout(table.timestamps, (0.7, 0.15, 0.15), 1), 1, "direction", 1e-12)
+    _BARE["train"] = xgb.DMatrix(p.train.X, label=p.train.y)
+    _BARE["valid"] = xgb.DMatrix(p.valid.X, label=p.valid.y)
+
+
+def _bare_fit(seed: int, threads: int) -> float:
+    """One bare ``xgboost.train`` of 300 rounds (the learner's default params); its seconds."""
+    import xgboost as xgb
+
+    params = {
+        "objective": "binary:logistic",
+        "eval_metric": "logloss",
+        "tree_method": "hist",
+        "max_depth": 6,
+        "eta": 0.05,
+        "subsample": 0.8,
+        "colsample_bytree": 0.8,
+        "nthread": threads,
+        "seed": seed,
+        "verbosity": 0,
+    }
+    t0 = time.perf_counter()
+    xgb.train(params, _BARE["train"], 300, evals=[(_BARE["valid"], "valid")], verbose_eval=False)
+    return time.perf_counter() - t0
+
+
+def bare_parallel(n: int) -> dict[str, float]:
+    """The issue's reference: two 1-thread bare fits side by side / one 2-thread fit at a time."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    _bare_setup()
+    t0 = time.perf_counter()
+    for seed in range(n):
+        _bare_fit(seed, 2)
+    sequential = time.perf_counter() - t0
+    spawn = multiprocessing.get_context("spawn")  # a forked OpenMP runtime can hang
+    with ProcessPoolExecutor(2, mp_context=spawn, initializer=_bare_setup) as pool:
+        list(pool.map(_bare_fit, [0, 1], [1, 1]))  # workers ready: data built, imports done
+        t0 = time.perf_counter()
+        list(pool.map(_bare_fit, range(n), [1] * n))
+        side_by_side = time.perf_counter() - t0
+    return {
+        "bare_fits": n,
+        "bare_sequential_2_threads_s": round(sequential, 2),
+        "bare_side_by_side_1_thread_s": round(side_by_side, 2),
+        "bare_throughput_ratio": round(sequential / side_by_side, 3),
+    }
+
+
 def parallel(root: Path, n: int, repeats: int = 2) -> dict[str, Any]:
     base = [
         "progress=false",  # the whole embedded market, 300 rounds each: trials of seconds
@@ -266,6 +328,7 @@ def parallel(root: Path, n: int, repeats: int = 2) -> dict[str, Any]:
         "throughput_ratio_command": round(cmd["sequential"] / cmd["cpu_pool"], 3),
         "throughput_ratio_via_launcher": round(med["sequential"] / med["cpu_pool_via_launcher"], 3),
         "same_params_every_run": all(p == params["sequential0"] for p in params.values()),
+        **bare_parallel(8),
     }
 
 
@@ -274,7 +337,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=40, help="budget of the pruning comparison")
     ap.add_argument("--overhead-trials", type=int, default=20)
     ap.add_argument("--parallel-trials", type=int, default=8)
-    ap.add_argument("--only", choices=("overhead", "pruning", "parallel"), default=None)
+    ap.add_argument("--only", choices=("overhead", "pruning", "parallel", "bare"), default=None)
     args = ap.parse_args()
     result: dict[str, Any] = {
         "benchmark": "sweep",
@@ -293,6 +356,8 @@ def main() -> None:
                 for sub in ("optuna", "grid"):
                     (root / name / sub).mkdir()
                 result[name] = fn(root / name, n)
+    if args.only == "bare":  # the parallel section's bare reference alone
+        result["bare"] = bare_parallel(8)
     result["load_average_after"] = os.getloadavg()[0]
     print(json.dumps(result, indent=2))
 
