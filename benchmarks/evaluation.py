@@ -192,7 +192,7 @@ def walk_forward_figures(threads: int, repeats: int) -> dict[str, Any]:
                 verbose_eval=False,
                 callbacks=[
                     xgb.callback.EarlyStopping(
-                        conf.model.early_stopping_rounds,  # type: ignore[attr-defined]
+                        rounds=conf.model.early_stopping_rounds,  # type: ignore[attr-defined]
                         save_best=True,
                     )
                 ],
