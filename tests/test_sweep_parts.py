@@ -228,6 +228,26 @@ def test_best_dir_follows_the_best_trial_and_is_swapped_whole(tmp_path: Path) ->
     assert len(leftovers) == 1  # the superseded copy was removed
 
 
+def test_copies_a_killed_process_left_half_made_are_removed_not_best(tmp_path: Path) -> None:
+    study_dir = tmp_path / "study"
+    study = optuna.create_study(direction="maximize")
+    run = tmp_path / "run0"
+    run.mkdir()
+    (run / "metrics.json").write_text("{}")
+    trial = study.ask()
+    trial.set_user_attr("run_dir", str(run))
+    study.tell(trial, 0.1)
+    sync_best(study, study_dir)
+    current = os.readlink(study_dir / BEST_DIR)
+    (study_dir / ".best-deadbeef0000").mkdir()  # a copy killed half-way
+    os.symlink(current, study_dir / ".best.link-0bad")  # a link killed before its swap
+    sync_best(study, study_dir)  # the next complete trial, same best
+    names = {p.name for p in study_dir.iterdir()}
+    assert ".best-deadbeef0000" not in names and ".best.link-0bad" not in names
+    assert os.readlink(study_dir / BEST_DIR) == current
+    assert (study_dir / BEST_DIR / "metrics.json").is_file()
+
+
 class SleepyJobs:
     """Trial 0 is slow; every other trial is quick. Records when each job ran."""
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,9 +53,25 @@ def best_trial(study: Any) -> Any:
         return None
 
 
+def remove_leftovers(study_dir: Path) -> None:
+    """Copies and links of ``best/`` that a killed process left half-made.
+
+    They are only ever made under the ``best`` lock, so under it any copy that ``best/`` does
+    not point to, and any temporary link, belongs to no live process.
+    """
+    best = study_dir / BEST_DIR
+    current = os.readlink(best) if best.is_symlink() else None
+    for path in study_dir.glob(f".{BEST_DIR}-*"):
+        if path.name != current:
+            shutil.rmtree(path, ignore_errors=True)
+    for path in study_dir.glob(f".{BEST_DIR}.link-*"):
+        path.unlink(missing_ok=True)
+
+
 def sync_best(study: optuna.Study, study_dir: Path) -> int | None:
     """Make ``best/`` hold the study's best complete trial; returns its number (None: none)."""
     with locked(study_dir, "best"):
+        remove_leftovers(study_dir)
         best = best_trial(study)
         if best is None:
             return None
