@@ -243,26 +243,50 @@ class QuantsweepSweeperImpl(Sweeper):
         # Resolved here first: ${now:...} is cached in the config, and workers get that cache
         sweep_dir = Path(str(self.master.hydra.sweep.dir))
         if self.reuse_config and self.launcher_name == JOBLIB_LAUNCHER:
-            from trainer.hardware import cpu_count
-
-            assert self.launcher is not None
-
-            pool = PoolJobs(
-                self.context,
-                self.task_function,
-                self.master,
-                self.launcher,
-                n_workers,
-                threads=max(1, cpu_count() // n_workers),
-            )
-            pool.warm_up(fixed, self.warmup)  # while this process opens the study
-            self.jobs = pool
+            self.jobs = self._start_pool(fixed, n_workers)
         # validates the composed config (a UserError here stops before anything is written)
         fingerprint = self._fingerprint(space, fixed)
-        sampler = TrialSeededSampler(self._make_sampler, self.seed)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.master, sweep_dir / "multirun.yaml")
+        study, done = self._open(fingerprint, n_workers)
+        progress = _progress_bar(self.show_progress)
+        task = progress.add_task(
+            self.study_name,
+            total=self.n_trials,
+            completed=done["complete"] + done["pruned"],
+            best="",
+        )
+        session = Session(study, space, fixed, progress, task)
+        with progress:
+            self._run_workers(session, n_workers)
+        if session.errors:
+            raise session.errors[0]
+        self._finish(session, time.perf_counter() - started, n_workers)
+        if isinstance(self.jobs, PoolJobs):
+            self.jobs.close()
+        return session.results
 
+    def _start_pool(self, fixed: list[str], n_workers: int) -> PoolJobs:
+        """cpu_pool's workers, started and warming up while this process opens the study."""
+        from trainer.hardware import cpu_count
+
+        assert self.launcher is not None
+        pool = PoolJobs(
+            self.context,
+            self.task_function,
+            self.master,
+            self.launcher,
+            n_workers,
+            threads=max(1, cpu_count() // n_workers),
+        )
+        pool.warm_up(fixed, self.warmup)
+        return pool
+
+    def _open(
+        self, fingerprint: dict[str, Any], n_workers: int
+    ) -> tuple[optuna.Study, dict[str, int]]:
+        """The study, new or resumed (refused if it changed), with its stale trials failed."""
+        sampler = TrialSeededSampler(self._make_sampler, self.seed)
         storage_spec = resolve_storage(self.storage, self.study_dir)
         storage = open_storage(storage_spec)
         self.storage_spec, self.store = storage_spec, storage
@@ -290,30 +314,7 @@ class QuantsweepSweeperImpl(Sweeper):
             self.n_trials,
             n_workers,
         )
-
-        progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[best]}"),
-            disable=not self.show_progress,
-        )
-        task = progress.add_task(
-            self.study_name,
-            total=self.n_trials,
-            completed=done["complete"] + done["pruned"],
-            best="",
-        )
-        session = Session(study, space, fixed, progress, task)
-        with progress:
-            self._run_workers(session, n_workers)
-        if session.errors:
-            raise session.errors[0]
-        self._finish(session, time.perf_counter() - started, n_workers)
-        if isinstance(self.jobs, PoolJobs):
-            self.jobs.close()
-        return session.results
+        return study, done
 
     # -- workers ------------------------------------------------------------------------------
     def _n_workers(self) -> int:
@@ -550,6 +551,17 @@ class QuantsweepSweeperImpl(Sweeper):
         result = {"trial": best.number, "seeds": seeds, "objectives": values}
         session.study.set_user_attr(REPRODUCE_ATTR, result)
         return result
+
+
+def _progress_bar(show: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[best]}"),
+        disable=not show,
+    )
 
 
 def _plain(node: Any) -> Any:
