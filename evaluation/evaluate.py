@@ -39,7 +39,7 @@ from evaluation.walk_forward import (
     resolve_period,
     run_walk_forward,
 )
-from trainer.config import HORIZONS, to_dict
+from trainer.config import HORIZONS, TrainConfig, to_dict
 from trainer.dataset import Table, build_table
 from trainer.errors import UserError
 from trainer.fit import objective_spec
@@ -132,21 +132,9 @@ def evaluate(cfg: EvaluationConfig) -> Evaluation:
     oos, per_fold = run_walk_forward(confs, contexts, table, folds, cfg.progress)
     wf_seconds = time.perf_counter() - t_wf
 
-    fee = conf.costs.fee_bps if cfg.backtest.fee_bps is None else cfg.backtest.fee_bps
-    slip = (
-        conf.costs.slippage_bps if cfg.backtest.slippage_bps is None else cfg.backtest.slippage_bps
-    )
-    allow_short = (
-        conf.costs.allow_short if cfg.backtest.allow_short is None else cfg.backtest.allow_short
-    )
-    cost_bps = fee + slip
-    if cfg.backtest.baseline:
-        baseline, baseline_label = stored_baseline(cfg.backtest.baseline, oos.timestamps)
-    else:
-        baseline = momentum_baseline(
-            table.labels["ret_1h"], oos.rows, cfg.backtest.momentum_hours, allow_short
-        )
-        baseline_label = f"momentum: long when the past {cfg.backtest.momentum_hours}h return > 0"
+    costs = _costs(cfg, conf)
+    cost_bps, allow_short = float(costs["cost_bps"]), bool(costs["allow_short"])
+    baseline, baseline_label = _baseline(cfg, table, oos, allow_short)
     positions = strategy_positions(
         oos.timestamps,
         oos.scores,
@@ -171,18 +159,7 @@ def evaluate(cfg: EvaluationConfig) -> Evaluation:
             allow_short,
         )
 
-    if not cfg.overfitting.enabled:
-        overfitting = unavailable("overfitting.enabled=false")
-    elif source.study_dir is None:
-        overfitting = unavailable("not a study's best/: DSR and PBO need the study's trials")
-    else:
-        overfitting = study_stats(
-            Path(cfg.overfitting.study_dir or source.study_dir),
-            table,
-            cost_bps,
-            cfg.overfitting.n_blocks,
-        )
-
+    overfitting = _overfitting(cfg, source, table, cost_bps)
     name = report_name(cfg, source)
     evaluation = Evaluation(
         members=side_by_side(per_fold, target, oos, table, objective_spec(confs[target])),
@@ -202,12 +179,7 @@ def evaluate(cfg: EvaluationConfig) -> Evaluation:
         promotable=_promotable(source, cfg),
         stress=stress,
         overfitting=overfitting,
-        costs={
-            "fee_bps": fee,
-            "slippage_bps": slip,
-            "cost_bps": cost_bps,
-            "allow_short": allow_short,
-        },
+        costs=costs,
         reproducibility=reproducibility(
             conf, table.data_hash, source.metadata.get("data_hash"), contexts[target].threads
         ),
@@ -219,6 +191,43 @@ def evaluate(cfg: EvaluationConfig) -> Evaluation:
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
     return judge(evaluation, cfg.guardrails)
+
+
+def _costs(cfg: EvaluationConfig, conf: TrainConfig) -> dict[str, Any]:
+    """Fees, slippage and shorting: the evaluation's own values, else the run's."""
+    bt, own = cfg.backtest, conf.costs
+    fee = own.fee_bps if bt.fee_bps is None else bt.fee_bps
+    slip = own.slippage_bps if bt.slippage_bps is None else bt.slippage_bps
+    allow_short = own.allow_short if bt.allow_short is None else bt.allow_short
+    return {
+        "fee_bps": fee,
+        "slippage_bps": slip,
+        "cost_bps": fee + slip,
+        "allow_short": allow_short,
+    }
+
+
+def _baseline(
+    cfg: EvaluationConfig, table: Table, oos: OutOfSample, allow_short: bool
+) -> tuple[np.ndarray, str]:
+    """The baseline's positions on the out-of-sample hours, and what it is."""
+    if cfg.backtest.baseline:
+        return stored_baseline(cfg.backtest.baseline, oos.timestamps)
+    hours = cfg.backtest.momentum_hours
+    positions = momentum_baseline(table.labels["ret_1h"], oos.rows, hours, allow_short)
+    return positions, f"momentum: long when the past {hours}h return > 0"
+
+
+def _overfitting(
+    cfg: EvaluationConfig, source: Source, table: Table, cost_bps: float
+) -> StudyStats:
+    """DSR and PBO of the study the run came from (unavailable, with why, otherwise)."""
+    if not cfg.overfitting.enabled:
+        return unavailable("overfitting.enabled=false")
+    if source.study_dir is None:
+        return unavailable("not a study's best/: DSR and PBO need the study's trials")
+    study_dir = Path(cfg.overfitting.study_dir or source.study_dir)
+    return study_stats(study_dir, table, cost_bps, cfg.overfitting.n_blocks)
 
 
 def side_by_side(
