@@ -21,13 +21,7 @@ from rich.progress import Progress
 
 from hydra_plugins.quantsweep_sweeper import _report
 from hydra_plugins.quantsweep_sweeper._best import BEST_DIR, sync_best
-from hydra_plugins.quantsweep_sweeper._impl import (
-    QuantsweepSweeperImpl,
-    Session,
-    drop_keys,
-    outcome_of,
-    rank_in_budget,
-)
+from hydra_plugins.quantsweep_sweeper._impl import QuantsweepSweeperImpl
 from hydra_plugins.quantsweep_sweeper._liveness import (
     OWNER_ATTR,
     Owner,
@@ -36,7 +30,8 @@ from hydra_plugins.quantsweep_sweeper._liveness import (
 )
 from hydra_plugins.quantsweep_sweeper._sampler import TrialSeededSampler, derive_seed
 from hydra_plugins.quantsweep_sweeper._search_space import parse_space, sample
-from hydra_plugins.quantsweep_sweeper._study import describe_changes
+from hydra_plugins.quantsweep_sweeper._session import Session, outcome_of, rank_in_budget
+from hydra_plugins.quantsweep_sweeper._study import describe_changes, drop_keys
 from hydra_plugins.quantsweep_sweeper.link import open_storage
 from trainer.errors import UserError
 

@@ -18,14 +18,12 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
 from hydra.core.plugins import Plugins
-from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import get_class, get_method
@@ -53,9 +51,18 @@ from hydra_plugins.quantsweep_sweeper._search_space import (
     quote,
     sample,
 )
+from hydra_plugins.quantsweep_sweeper._session import (
+    Outcome,
+    Session,
+    Ticket,
+    first_line,
+    outcome_of,
+    rank_in_budget,
+)
 from hydra_plugins.quantsweep_sweeper._study import (
     REPRODUCE_ATTR,
     check_and_record,
+    drop_keys,
     open_study,
 )
 from hydra_plugins.quantsweep_sweeper.link import open_storage, pruner_spec, resolve_storage
@@ -68,73 +75,6 @@ JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLau
 
 # Trials that hold budget: finished ones that count, and ones a live worker runs.
 COUNTING = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    state: TrialState
-    value: float | None = None
-    error: BaseException | None = None
-
-
-def outcome_of(ret: JobReturn) -> Outcome:
-    """A job's result as a trial state: a value -> COMPLETE, TrialPruned -> PRUNED, else FAIL."""
-    if ret.status == JobStatus.COMPLETED:
-        value = ret.return_value
-        if isinstance(value, int | float) and math.isfinite(value):
-            return Outcome(TrialState.COMPLETE, float(value))
-        return Outcome(TrialState.FAIL, error=ValueError(f"job returned {value!r}, not a number"))
-    error = ret._return_value  # the exception run_job caught (reading it does not re-raise)
-    if isinstance(error, optuna.TrialPruned):
-        return Outcome(TrialState.PRUNED)
-    if not isinstance(error, BaseException):
-        error = RuntimeError(f"job ended in state {ret.status.name}")
-    return Outcome(TrialState.FAIL, error=error)
-
-
-def drop_keys(data: dict[str, Any], dotted: set[str], prefix: str = "") -> dict[str, Any]:
-    """``data`` without the leaves named by dotted keys (the searched params vary by design)."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if path in dotted:
-            continue
-        out[key] = drop_keys(value, dotted, f"{path}.") if isinstance(value, dict) else value
-    return out
-
-
-def rank_in_budget(trials: list[FrozenTrial], number: int) -> int:
-    """How many budget-holding trials were asked up to and including trial ``number``."""
-    return sum(1 for t in trials if t.number <= number)
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
-
-
-@dataclass
-class Ticket:
-    trial: optuna.Trial
-    trial_id: int
-    varying: list[str]  # sampled params and the trial link
-
-
-@dataclass
-class Session:
-    """State shared by the worker threads of one sweep (guarded by ``lock``)."""
-
-    study: optuna.Study
-    space: SearchSpace
-    fixed: list[str]
-    progress: Progress
-    task: Any
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    stop: threading.Event = field(default_factory=threading.Event)
-    errors: list[BaseException] = field(default_factory=list)
-    results: list[tuple[int, str, float | None]] = field(default_factory=list)
-    consecutive_failures: int = 0
-    successes: int = 0
 
 
 class QuantsweepSweeperImpl(Sweeper):

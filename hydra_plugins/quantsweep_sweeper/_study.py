@@ -131,3 +131,14 @@ def check_and_record(
     if study.user_attrs.get(PRUNER_ATTR) != pruner_spec:
         study.set_user_attr(PRUNER_ATTR, pruner_spec)
     return resumed
+
+
+def drop_keys(data: dict[str, Any], dotted: set[str], prefix: str = "") -> dict[str, Any]:
+    """``data`` without the leaves named by dotted keys (the searched params vary by design)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if path in dotted:
+            continue
+        out[key] = drop_keys(value, dotted, f"{path}.") if isinstance(value, dict) else value
+    return out
