@@ -146,6 +146,13 @@ CASES = [
         slow=True,
     ),
     sweep("unknown search space", "search=bogus", expect="search/bogus", why="config"),
+    sweep(
+        "config mistake in a parallel sweep",  # the worker pool is stopped, quietly
+        "hardware=cpu_pool",
+        "model.max_depth=0",
+        expect="model.max_depth=0",
+        why="config",
+    ),
     # -- data -------------------------------------------------------------------------------
     trainer(
         "missing csv file",

@@ -184,6 +184,24 @@ class QuantsweepSweeperImpl(Sweeper):
         sweep_dir = Path(str(self.master.hydra.sweep.dir))
         if self.reuse_config and self.launcher_name == JOBLIB_LAUNCHER:
             self.jobs = self._start_pool(fixed, n_workers)
+        try:
+            results = self._sweep(space, fixed, n_workers, sweep_dir, started)
+        except BaseException:
+            if isinstance(self.jobs, PoolJobs):
+                self.jobs.close(kill=True)  # a config error, Ctrl-C: no waiting for trials
+            raise
+        if isinstance(self.jobs, PoolJobs):
+            self.jobs.close()
+        return results
+
+    def _sweep(
+        self,
+        space: SearchSpace,
+        fixed: list[str],
+        n_workers: int,
+        sweep_dir: Path,
+        started: float,
+    ) -> list[tuple[int, str, float | None]]:
         # validates the composed config (a UserError here stops before anything is written)
         fingerprint = self._fingerprint(space, fixed)
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -202,8 +220,6 @@ class QuantsweepSweeperImpl(Sweeper):
         if session.errors:
             raise session.errors[0]
         self._finish(session, time.perf_counter() - started, n_workers)
-        if isinstance(self.jobs, PoolJobs):
-            self.jobs.close()
         return session.results
 
     def _start_pool(self, fixed: list[str], n_workers: int) -> PoolJobs:

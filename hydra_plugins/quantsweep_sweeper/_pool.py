@@ -91,8 +91,9 @@ class PoolJobs:
         """Start every worker composing and warming up; the first jobs queue behind."""
         return [self.executor.submit(_warm_up, list(fixed), warmup) for _ in range(self.n_workers)]
 
-    def close(self) -> None:
-        self.executor.shutdown(wait=True)
+    def close(self, kill: bool = False) -> None:
+        """Stop the workers: after their jobs, or at once (``kill``) when the sweep failed."""
+        self.executor.shutdown(wait=True, kill_workers=kill)
 
     def run(self, fixed: Sequence[str], varying: Sequence[str], job_num: int) -> JobReturn:
         if self.local.value_overrides(fixed, varying) is None:
