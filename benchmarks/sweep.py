@@ -246,23 +246,24 @@ def _bare_setup() -> None:
 
 
 def _bare_fit(seed: int, threads: int) -> float:
-    """One bare ``xgboost.train`` of 300 rounds (the learner's default params); its seconds."""
+    """One bare ``xgboost.train`` of 300 rounds with the learner's default params; its seconds."""
     import xgboost as xgb
 
-    params = {
-        "objective": "binary:logistic",
-        "eval_metric": "logloss",
-        "tree_method": "hist",
-        "max_depth": 6,
-        "eta": 0.05,
-        "subsample": 0.8,
-        "colsample_bytree": 0.8,
-        "nthread": threads,
-        "seed": seed,
-        "verbosity": 0,
-    }
+    from trainer.learners.base import FitContext
+    from trainer.learners.config import XGBoostConfig
+    from trainer.learners.trees import XGBoostLearner
+
+    config = XGBoostConfig(n_estimators=300)
+    context = FitContext(task="direction", seed=seed, threads=threads)
+    params = XGBoostLearner(config, context)._booster_params()  # the learner's own
     t0 = time.perf_counter()
-    xgb.train(params, _BARE["train"], 300, evals=[(_BARE["valid"], "valid")], verbose_eval=False)
+    xgb.train(
+        params,
+        _BARE["train"],
+        config.n_estimators,
+        evals=[(_BARE["valid"], "valid")],
+        verbose_eval=False,
+    )
     return time.perf_counter() - t0
 
 

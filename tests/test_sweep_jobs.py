@@ -13,6 +13,7 @@ from pathlib import Path
 import optuna
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ReadonlyConfigError
 
@@ -73,7 +74,7 @@ def test_each_jobs_hydra_files_are_what_hydra_would_compose_for_its_overrides(
 
 
 def test_a_value_one_job_set_is_back_to_its_composed_value_for_the_next() -> None:
-    template = _Template.of(_compose(SMALL, hydra=True))
+    template = _Template.of(_compose(SMALL, hydra=True), OverridesParser.create())
     composed_seed = template.task.seed
     composed_depth = template.task.model.max_depth
     template.set_values({"seed": composed_seed + 7, "model.max_depth": 8})

@@ -89,12 +89,12 @@ class _Template:
     view: DictConfig
     hydra_yaml: dict[str, Any]  # the hydra node as a container, for .hydra/hydra.yaml
     fixed: list[str]  # the fixed part's task overrides; each job appends its own
-    fixed_parsed: list[Override] | None = None
+    fixed_parsed: list[Override]  # the same, parsed (for each job's override_dirname)
     # the composed value of every key a job has set, restored before a job that does not set it
     composed: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, full: DictConfig) -> _Template:
+    def of(cls, full: DictConfig, parser: OverridesParser) -> _Template:
         task = copy.deepcopy(full)
         with read_write(task), open_dict(task):
             del task["hydra"]
@@ -107,7 +107,8 @@ class _Template:
         hydra_yaml = cast(
             dict[str, Any], OmegaConf.to_container(view, resolve=False, enum_to_str=True)
         )
-        return cls(full, task, view, hydra_yaml, list(full.hydra.overrides.task))
+        fixed = list(full.hydra.overrides.task)
+        return cls(full, task, view, hydra_yaml, fixed, parser.parse_overrides(fixed))
 
     def has(self, key: str) -> bool:
         found = OmegaConf.select(self.task, key, default=_ABSENT, throw_on_resolution_failure=False)
@@ -148,7 +149,8 @@ class InProcessJobs:
         key = tuple(fixed)
         if key not in self._templates:
             loader = self.hydra_context.config_loader
-            self._templates[key] = _Template.of(loader.load_sweep_config(self.master, list(fixed)))
+            full = loader.load_sweep_config(self.master, list(fixed))
+            self._templates[key] = _Template.of(full, self.parser)
         return self._templates[key]
 
     def value_overrides(
@@ -180,8 +182,6 @@ class InProcessJobs:
         """Put the job's values on the template; returns its output directory."""
         t.set_values({o.key_or_group: o.value() for o in parsed})
         task = [*t.fixed, *(o.input_line or "" for o in parsed)]
-        if t.fixed_parsed is None:
-            t.fixed_parsed = self.parser.parse_overrides(t.fixed)
         conf = t.full.hydra.job.config.override_dirname
         dirname = get_overrides_dirname(
             overrides=[*t.fixed_parsed, *parsed],

@@ -14,7 +14,6 @@ A job whose overrides change which config files are composed goes through the la
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import Future
 from typing import Any
 
 from hydra.core.singleton import Singleton
@@ -87,9 +86,14 @@ class PoolJobs:
         )
         self.n_workers = n_workers
 
-    def warm_up(self, fixed: Sequence[str], warmup: str | None) -> list[Future[None]]:
-        """Start every worker composing and warming up; the first jobs queue behind."""
-        return [self.executor.submit(_warm_up, list(fixed), warmup) for _ in range(self.n_workers)]
+    def warm_up(self, fixed: Sequence[str], warmup: str | None) -> None:
+        """Start every worker composing and warming up; the first jobs queue behind.
+
+        Not waited for: a warm-up that fails (a config error) leaves the worker as it was, and
+        the sweeper reports the error when it validates the config itself.
+        """
+        for _ in range(self.n_workers):
+            self.executor.submit(_warm_up, list(fixed), warmup)
 
     def close(self, kill: bool = False) -> None:
         """Stop the workers: after their jobs, or at once (``kill``) when the sweep failed."""
