@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import trainer.objective as objective_module
 from trainer.objective import (
     ObjectiveSpec,
     always_up_f1,
     auc,
     calibrate,
+    candidate_thresholds,
     metrics,
+    objective_at,
     skill,
+    strategy_returns,
 )
 from trainer.trading import max_drawdown, net_returns
 
@@ -125,3 +131,60 @@ def test_a_selective_informed_model_beats_a_nearly_always_up_one() -> None:
     selective = informed > np.quantile(informed, 0.7)  # long 30% of the time
     nearly_always = informed > np.quantile(informed, 0.03)  # long 97% of the time
     assert skill(selective, y_up, "f1") > skill(nearly_always, y_up, "f1") > 0
+
+
+def _objective_one_threshold_at_a_time(
+    scores: np.ndarray,
+    y_up: np.ndarray,
+    returns: np.ndarray,
+    hours: np.ndarray,
+    thresholds: np.ndarray,
+    spec: ObjectiveSpec,
+) -> np.ndarray:
+    """The objective's definition: skill and the strategy's drawdown at each threshold."""
+    out = []
+    for t in thresholds:
+        value = float(skill(scores > t, y_up, spec.metric))
+        if spec.drawdown_penalty > 0:
+            dd = max_drawdown(strategy_returns(scores, t, returns, hours, spec)[1])
+            value -= spec.drawdown_penalty * max(0.0, spec.drawdown_limit - dd)
+        out.append(value)
+    return np.array(out)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(0, 300),
+    seed=st.integers(0, 2**32 - 1),
+    metric=st.sampled_from(["f1", "up_recall"]),
+    horizon=st.sampled_from([1, 4]),
+    allow_short=st.booleans(),
+    cost_bps=st.sampled_from([0.0, 7.5]),
+    coarse=st.booleans(),
+    block_cells=st.sampled_from([1, 64, 1 << 15]),
+)
+def test_threshold_objectives_equal_scoring_each_threshold_on_its_own(
+    n: int,
+    seed: int,
+    metric: str,
+    horizon: int,
+    allow_short: bool,
+    cost_bps: float,
+    coarse: bool,
+    block_cells: int,
+) -> None:
+    # Calibration scores every candidate threshold at once (counts from sorted scores,
+    # drawdowns in blocks): each value must be exactly the one-threshold computation,
+    # ties between scores and thresholds included (coarse scores repeat).
+    rng = np.random.default_rng(seed)
+    returns = rng.normal(0.0, 0.03, n)
+    y_up = (returns > 0).astype(float)
+    hours = (np.arange(n) + int(rng.integers(24))) % 24
+    scores = rng.integers(0, 5, n).astype(float) if coarse else rng.random(n)
+    thresholds = candidate_thresholds(scores, 49) if n else np.array([0.5])
+    spec = ObjectiveSpec(metric, 2.0, -0.05, horizon, cost_bps, allow_short)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(objective_module, "_BLOCK_CELLS", block_cells)
+        got = objective_at(scores, y_up, returns, hours, thresholds, spec)
+    want = _objective_one_threshold_at_a_time(scores, y_up, returns, hours, thresholds, spec)
+    np.testing.assert_array_equal(got, want)
