@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ from omegaconf import DictConfig
 
 from trainer.artifacts import load_run
 from trainer.config import validate
-from trainer.dataset import build_table, prepare
+from trainer.dataset import build_table, prepare, prepare_memoised
 from trainer.train import folds_for, train
 
 METRIC_KEYS = {
@@ -88,6 +89,27 @@ def test_a_saved_run_loads_back_and_predicts_identically(
 
     m = evaluate_scores(again, run.threshold, prepared.test, objective_spec(conf), "direction")
     assert m == pytest.approx(metrics["test"])
+
+
+def test_trials_in_one_process_share_one_read_only_preparation_of_their_fold(
+    compose_cfg: Callable[..., DictConfig],
+) -> None:
+    conf = validate(compose_cfg())
+    table = build_table(conf.data, conf.features)
+    fold = folds_for(conf, table)[0]
+    first = prepare_memoised(table, fold, 1, "direction", 1e-12)
+    assert prepare_memoised(table, fold, 1, "direction", 1e-12) is first
+    # another target, or a table rebuilt (new data), is prepared anew
+    assert prepare_memoised(table, fold, 4, "direction", 1e-12) is not first
+    rebuilt = dataclasses.replace(table)
+    again = prepare_memoised(rebuilt, fold, 1, "direction", 1e-12)
+    assert again is not first and again.table is rebuilt
+    np.testing.assert_array_equal(again.train.X, first.train.X)
+    # no trial can change what the next one is given
+    for part in (first.train, first.valid, first.test):
+        for array in (part.X, part.y, part.returns, part.timestamps, part.segment):
+            with pytest.raises(ValueError, match="read-only"):
+                array[:1] = array[:1]
 
 
 def _yaml(cfg: DictConfig) -> str:

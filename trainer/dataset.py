@@ -140,8 +140,34 @@ def constant_columns(X_train: np.ndarray, tol: float) -> np.ndarray:
     return np.asarray(X_train.std(axis=0) <= tol)
 
 
+def prepare_memoised(
+    table: Table, fold: Fold, horizon: int, task: str, constant_tol: float
+) -> Prepared:
+    """``prepare``, memoised per process for the last table and fold it was asked for.
+
+    The trials of a sweep that share a process prepare the same fold of the same table (only
+    the learner's params differ): ~25 ms a trial, a seventh of a trial pruned at its first
+    report. The parts are read-only, so a trial cannot change what the next one is given.
+    """
+    key = (
+        fold.name,
+        tuple((s.start, s.stop) for s in (fold.train, fold.valid, fold.test)),
+        horizon,
+        task,
+        constant_tol,
+    )
+    cached = _PREPARED.get(key)
+    if cached is None or cached.table is not table:
+        _PREPARED.clear()  # one at a time: walk-forward folds replace each other
+        cached = _PREPARED[key] = prepare(table, fold, horizon, task, constant_tol)
+    return cached
+
+
+_PREPARED: dict[tuple[object, ...], Prepared] = {}
+
+
 def prepare(table: Table, fold: Fold, horizon: int, task: str, constant_tol: float) -> Prepared:
-    """Cut one fold, drop train-constant columns, scale with train statistics."""
+    """Cut one fold, drop train-constant columns, scale with train statistics; read-only."""
     constant = constant_columns(table.X[fold.train], constant_tol)
     keep = ~constant
     if not keep.any():
@@ -152,6 +178,7 @@ def prepare(table: Table, fold: Fold, horizon: int, task: str, constant_tol: flo
     X = table.X[lo:hi][:, keep]
     scaler = Scaler.fit(X[fold.train.start - lo : fold.train.stop - lo])
     scaled = scaler.transform(X)  # (hi - lo, kept) float32; parts below are views into it
+    scaled.flags.writeable = False
     if f"ret_{horizon}h" not in table.labels:  # an npz cut with a shorter embargo
         raise UserError(
             f"data source '{table.source}' has no leak-free {horizon}h labels (it offers "
@@ -162,7 +189,10 @@ def prepare(table: Table, fold: Fold, horizon: int, task: str, constant_tol: flo
 
     def part(s: slice) -> SplitData:
         rows = slice(s.start - lo, s.stop - lo)
-        return SplitData(scaled[rows], y[s], ret[s], table.timestamps[s], table.segment[s])
+        arrays = (scaled[rows], y[s], ret[s], table.timestamps[s], table.segment[s])
+        for a in arrays:  # views of the table a sweep's trials share: read only
+            a.flags.writeable = False
+        return SplitData(*arrays)
 
     names = np.asarray(table.feature_names)
     return Prepared(

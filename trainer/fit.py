@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from trainer.config import TrainConfig
-from trainer.dataset import Prepared, Table, prepare
+from trainer.dataset import Prepared, Table, prepare_memoised
 from trainer.learners import build_learner
 from trainer.learners.base import FitContext, Learner, Reporter, SplitData
 from trainer.objective import ObjectiveSpec, calibrate, metrics
@@ -88,7 +88,9 @@ def fit_fold(
     reporter: Reporter,
     spec: ObjectiveSpec,
 ) -> FoldResult:
-    prepared = prepare(table, fold, conf.target.hours, conf.target.task, conf.features.constant_tol)
+    prepared = prepare_memoised(
+        table, fold, conf.target.hours, conf.target.task, conf.features.constant_tol
+    )
     context = replace(
         context,
         feature_names=tuple(prepared.feature_names),

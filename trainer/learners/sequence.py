@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict
 from pathlib import Path
@@ -126,8 +127,15 @@ class _SequenceLearner:
         return self.device_ == "cuda" and self.precision_ == "fp16"
 
     def _tensor(self, a: np.ndarray) -> torch.Tensor:
-        """A float32 tensor on the device; on CPU it shares memory with ``a`` when it can."""
-        t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+        """A float32 tensor on the device; on CPU it shares memory with ``a`` when it can.
+
+        Prepared parts are read-only arrays; torch warns that it cannot mark the tensor so.
+        The learner only reads its inputs, and sharing is what keeps a second copy of the
+        matrix out of memory.
+        """
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "The given NumPy array is not writable")
+            t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
         return t.to(self.device_, non_blocking=True)
 
     # -- fit ------------------------------------------------------------------------------
