@@ -54,12 +54,23 @@ def test_the_job_rebuilds_the_studys_pruner_and_raises_trial_pruned(tmp_path: Pa
         reporter.report(0.1, 2)
 
 
-def test_a_run_records_seed_metrics_run_dir_data_hash_and_revision(tmp_path: Path) -> None:
+@pytest.mark.parametrize("through_reporter", [False, True])
+def test_a_run_records_seed_metrics_run_dir_data_hash_and_revision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, through_reporter: bool
+) -> None:
     study, storage = _study(tmp_path, pruner_spec("none"))
     trial = study.ask()
     metrics = {"valid": {"objective": 0.25, "f1_up": 0.6}, "test": {"objective": 0.1}}
     (tmp_path / "metadata.json").write_text('{"git_revision": "abc123"}')
-    record_trial(TrialConfig("s", storage, trial.number), metrics, tmp_path, "d4t4", 7)
+    link = TrialConfig("s", storage, trial.number)
+    reporter = make_reporter(link) if through_reporter else None
+    if through_reporter:  # the trial the run reported to is recorded on, not looked up again
+
+        def no_lookup(*args: object) -> None:
+            raise AssertionError("trial looked up again")
+
+        monkeypatch.setattr("hydra_plugins.quantsweep_sweeper.link.load_trial", no_lookup)
+    record_trial(link, metrics, tmp_path, "d4t4", 7, reporter)
     attrs = study.trials[trial.number].user_attrs
     assert attrs["seed"] == 7
     assert attrs["metrics"] == metrics

@@ -8,6 +8,7 @@ Nothing here unpickles.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -91,6 +92,13 @@ def publish_dir(src: Path, dest: Path) -> None:
 
 
 def package_versions() -> dict[str, str]:
+    return dict(_package_versions())
+
+
+# Both memoised per process: a process runs the packages and code it started with, and each
+# lookup cost a trial of a sweep ~5 ms (a git subprocess, a metadata scan per package).
+@functools.cache
+def _package_versions() -> dict[str, str]:
     out = {}
     for name in PACKAGES:
         try:
@@ -101,6 +109,11 @@ def package_versions() -> dict[str, str]:
 
 
 def git_revision(cwd: Path | None = None) -> str | None:
+    return _git_revision(os.path.realpath(cwd if cwd is not None else os.getcwd()))
+
+
+@functools.cache
+def _git_revision(cwd: str) -> str | None:
     try:
         res = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5

@@ -57,15 +57,26 @@ def make_reporter(trial: TrialConfig) -> Reporter:
 
 
 def record_trial(
-    trial: TrialConfig, metrics: dict[str, Any], run_dir: Path, data_hash: str, seed: int
+    trial: TrialConfig,
+    metrics: dict[str, Any],
+    run_dir: Path,
+    data_hash: str,
+    seed: int,
+    reporter: Reporter | None = None,
 ) -> None:
-    """Put the run's seed, metrics, run directory, data hash and git revision on its trial."""
+    """Put the run's seed, metrics, run directory, data hash and git revision on its trial.
+
+    Uses the trial the run reported to when ``reporter`` holds it (no second lookup).
+    """
     if not in_study(trial):
         return
     from hydra_plugins.quantsweep_sweeper.link import load_trial
 
     assert trial.study_name and trial.storage and trial.number is not None
-    live = load_trial(trial.study_name, trial.storage, trial.number)
+    if isinstance(reporter, TrialReporter) and reporter.trial.number == trial.number:
+        live: optuna.trial.Trial | None = reporter.trial
+    else:
+        live = load_trial(trial.study_name, trial.storage, trial.number)
     if live is None:
         return  # a re-run of a finished trial's config: the study keeps what it recorded
     attrs = {
