@@ -6,18 +6,17 @@ run in the launcher's processes (Hydra's joblib launcher with ``hardware=cpu_poo
 starts its next trial as soon as its last one ends, so no trial waits for the slowest of a batch
 (Hydra's usual sweeper -> launcher contract hands over whole batches and waits for all). Other
 processes, on this machine or others, run the same loop on the same storage: the budget is
-checked against the storage, so they share one study.
+checked against the storage, so they share one study. When the workers stop, ``_finish`` syncs
+best/, re-runs the best params with other seeds and writes the study's reports.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +28,11 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import get_class, get_method
 from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.trial import FrozenTrial, TrialState
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hydra_plugins.quantsweep_sweeper import _report
-from hydra_plugins.quantsweep_sweeper._best import BEST_DIR, best_trial, locked, sync_best
+from hydra_plugins.quantsweep_sweeper._best import best_trial, sync_best
+from hydra_plugins.quantsweep_sweeper._finish import FinishSettings, finish
 from hydra_plugins.quantsweep_sweeper._jobs import InProcessJobs, Jobs, LauncherJobs
 from hydra_plugins.quantsweep_sweeper._liveness import (
     OWNER_ATTR,
@@ -59,12 +58,7 @@ from hydra_plugins.quantsweep_sweeper._session import (
     outcome_of,
     rank_in_budget,
 )
-from hydra_plugins.quantsweep_sweeper._study import (
-    REPRODUCE_ATTR,
-    check_and_record,
-    drop_keys,
-    open_study,
-)
+from hydra_plugins.quantsweep_sweeper._study import check_and_record, drop_keys, open_study
 from hydra_plugins.quantsweep_sweeper.link import open_storage, pruner_spec, resolve_storage
 from trainer.errors import UserError
 
@@ -103,30 +97,16 @@ class QuantsweepSweeperImpl(Sweeper):
         grace_period: float,
         progress: bool,
     ) -> None:
-        if direction not in ("maximize", "minimize"):
-            raise UserError(f"hydra.sweeper.direction={direction!r}: must be maximize or minimize")
-        for key, value, low in (
-            ("n_trials", n_trials, 1),
-            ("reproduce_seeds", reproduce_seeds, 0),
-            ("max_consecutive_failures", max_consecutive_failures, 1),
-        ):
-            if value < low:
-                raise UserError(f"hydra.sweeper.{key}={value}: must be >= {low}")
-        if n_jobs is not None and n_jobs < 1:
-            raise UserError(f"hydra.sweeper.n_jobs={n_jobs}: must be >= 1 (or null)")
-        if not 0 < heartbeat_interval < grace_period:
-            raise UserError(
-                f"hydra.sweeper.heartbeat_interval={heartbeat_interval}, grace_period="
-                f"{grace_period}: need 0 < heartbeat_interval < grace_period"
-            )
-        sampler_cfg = OmegaConf.to_container(sampler, resolve=True)
-        assert isinstance(sampler_cfg, dict)
-        seed = sampler_cfg.pop("seed", None)
-        # no seed: draw one, recorded with the study like any other
-        self.seed = (
-            int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
+        _check_settings(
+            direction,
+            n_trials,
+            n_jobs,
+            reproduce_seeds,
+            max_consecutive_failures,
+            heartbeat_interval,
+            grace_period,
         )
-        self.sampler_cfg: dict[str, Any] = {str(k): v for k, v in sampler_cfg.items()}
+        self.seed, self.sampler_cfg = _split_seed(sampler)
         try:
             self.sampler_class = get_class(str(self.sampler_cfg.get("_target_")))
         except Exception as exc:  # hydra's ImportError wrapper
@@ -207,6 +187,19 @@ class QuantsweepSweeperImpl(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.master, sweep_dir / "multirun.yaml")
         study, done = self._open(fingerprint, n_workers)
+        session = self._new_session(study, space, fixed, done)
+        with session.progress:
+            self._run_workers(session, n_workers)
+        if session.errors:
+            raise session.errors[0]
+        wall_s = time.perf_counter() - started
+        finish(session, self.jobs, self._finish_settings(), n_workers, wall_s)
+        return session.results
+
+    def _new_session(
+        self, study: optuna.Study, space: SearchSpace, fixed: list[str], done: dict[str, int]
+    ) -> Session:
+        """The workers' shared state, its progress bar counting the trials already done."""
         progress = _progress_bar(self.show_progress)
         task = progress.add_task(
             self.study_name,
@@ -214,13 +207,7 @@ class QuantsweepSweeperImpl(Sweeper):
             completed=done["complete"] + done["pruned"],
             best="",
         )
-        session = Session(study, space, fixed, progress, task)
-        with progress:
-            self._run_workers(session, n_workers)
-        if session.errors:
-            raise session.errors[0]
-        self._finish(session, time.perf_counter() - started, n_workers)
-        return session.results
+        return Session(study, space, fixed, progress, task)
 
     def _start_pool(self, fixed: list[str], n_workers: int) -> PoolJobs:
         """cpu_pool's workers, started and warming up while this process opens the study."""
@@ -237,6 +224,27 @@ class QuantsweepSweeperImpl(Sweeper):
         )
         pool.warm_up(fixed, self.warmup)
         return pool
+
+    # -- the study's opening ------------------------------------------------------------------
+    def _fingerprint(self, space: SearchSpace, fixed: list[str]) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "search_space": {**space.to_json(), "custom": self.custom_search_space},
+            "direction": self.direction,
+        }
+        if self.fingerprint:
+            fn: Callable[[DictConfig], dict[str, Any]] = get_method(self.fingerprint)
+            searched = {override_key(k) for k in space.distributions}
+            data.update(drop_keys(fn(self._task_config(fixed)), searched))
+        return data
+
+    def _task_config(self, fixed: list[str]) -> DictConfig:
+        if isinstance(self.jobs, InProcessJobs | PoolJobs):
+            local = self.jobs if isinstance(self.jobs, InProcessJobs) else self.jobs.local
+            return copy.deepcopy(local.template(fixed).task)
+        cfg = self.context.config_loader.load_sweep_config(self.master, list(fixed))
+        with open_dict(cfg):
+            del cfg["hydra"]
+        return cfg
 
     def _open(
         self, fingerprint: dict[str, Any], n_workers: int
@@ -271,6 +279,15 @@ class QuantsweepSweeperImpl(Sweeper):
             n_workers,
         )
         return study, done
+
+    def _make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        # hydra.utils.instantiate would cost 3 ms a trial; the sampler config is flat
+        kwargs = {k: v for k, v in self.sampler_cfg.items() if k != "_target_"}
+        try:
+            sampler: optuna.samplers.BaseSampler = self.sampler_class(**kwargs, seed=seed)
+        except TypeError as exc:
+            raise UserError(f"hydra.sweeper.sampler: {exc}") from None
+        return sampler
 
     # -- workers ------------------------------------------------------------------------------
     def _n_workers(self) -> int:
@@ -413,100 +430,17 @@ class QuantsweepSweeperImpl(Sweeper):
                 " (hydra.sweeper.max_consecutive_failures)"
             )
 
-    # -- study set-up and end -----------------------------------------------------------------
-    def _make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
-        # hydra.utils.instantiate would cost 3 ms a trial; the sampler config is flat
-        kwargs = {k: v for k, v in self.sampler_cfg.items() if k != "_target_"}
-        try:
-            sampler: optuna.samplers.BaseSampler = self.sampler_class(**kwargs, seed=seed)
-        except TypeError as exc:
-            raise UserError(f"hydra.sweeper.sampler: {exc}") from None
-        return sampler
-
-    def _task_config(self, fixed: list[str]) -> DictConfig:
-        if isinstance(self.jobs, InProcessJobs | PoolJobs):
-            local = self.jobs if isinstance(self.jobs, InProcessJobs) else self.jobs.local
-            return copy.deepcopy(local.template(fixed).task)
-        cfg = self.context.config_loader.load_sweep_config(self.master, list(fixed))
-        with open_dict(cfg):
-            del cfg["hydra"]
-        return cfg
-
-    def _fingerprint(self, space: SearchSpace, fixed: list[str]) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "search_space": {**space.to_json(), "custom": self.custom_search_space},
-            "direction": self.direction,
-        }
-        if self.fingerprint:
-            fn: Callable[[DictConfig], dict[str, Any]] = get_method(self.fingerprint)
-            searched = {override_key(k) for k in space.distributions}
-            data.update(drop_keys(fn(self._task_config(fixed)), searched))
-        return data
-
-    def _finish(self, session: Session, wall_s: float, n_workers: int) -> None:
-        study = session.study
-        with locked(self.study_dir, "finish"):
-            trials = study.get_trials(deepcopy=False)
-            c = _report.counts(trials)
-            best: FrozenTrial | None = best_trial(study)
-            sync_best(study, self.study_dir)
-            finished = c["running"] == 0 and c["complete"] + c["pruned"] >= self.n_trials
-            reproduce = None
-            if best is not None and self.reproduce_seeds > 0:
-                reproduce = self._reproduce(session, best, n_workers, run=finished)
-            best_dir = self.study_dir / BEST_DIR
-            summary = _report.build_summary(
-                self.study_name,
-                self.storage_spec,
-                study.get_trials(deepcopy=False),
-                best,
-                self.n_trials,
-                wall_s,
-                reproduce,
-                best_dir,
-            )
-            imp = _report.importances(study, self.seed)
-            _report.write_reports(
-                self.study_dir, summary, imp, _report.thresholds(summary, best_dir)
-            )
-        if self.show_progress:
-            _report.print_summary(summary, imp, Console())
-        log.info("study %s: reports in %s", self.study_name, self.study_dir)
-
-    def _reproduce(
-        self, session: Session, best: FrozenTrial, n_workers: int, run: bool
-    ) -> dict[str, Any] | None:
-        """The best params re-run with other seeds (cached on the study per best trial)."""
-        base = best.user_attrs.get("seed", self.seed)
-        seeds = [int(base) + i for i in range(1, self.reproduce_seeds + 1)]
-        cached = session.study.user_attrs.get(REPRODUCE_ATTR)
-        if (
-            isinstance(cached, dict)
-            and cached.get("trial") == best.number
-            and cached.get("seeds") == seeds
-        ):
-            return cached
-        if not run:
-            return None
-        params = param_overrides(session.space, best.params)
-
-        def one(seed: int) -> float:
-            subdir = f"reproduce/trial{best.number}-seed{seed}"
-            varying = [*params, f"seed={seed}", f"hydra.sweep.subdir={subdir}"]
-            out = outcome_of(self.jobs.run(session.fixed, varying, best.number))
-            if out.error is not None:
-                log.error("reproduce seed %d failed: %s", seed, first_line(out.error))
-            return out.value if out.value is not None else math.nan
-
-        log.info("re-running best trial %d with seeds %s", best.number, seeds)
-        if n_workers == 1:
-            values = [one(s) for s in seeds]  # in this thread: in-process jobs stay on main
-        else:
-            with ThreadPoolExecutor(max_workers=n_workers) as pool:
-                values = list(pool.map(one, seeds))
-        result = {"trial": best.number, "seeds": seeds, "objectives": values}
-        session.study.set_user_attr(REPRODUCE_ATTR, result)
-        return result
+    # -- the study's end ----------------------------------------------------------------------
+    def _finish_settings(self) -> FinishSettings:
+        return FinishSettings(
+            study_name=self.study_name,
+            storage_spec=self.storage_spec,
+            study_dir=self.study_dir,
+            n_trials=self.n_trials,
+            seed=self.seed,
+            reproduce_seeds=self.reproduce_seeds,
+            show_progress=self.show_progress,
+        )
 
 
 def _progress_bar(show: bool) -> Progress:
@@ -527,3 +461,41 @@ def _plain(node: Any) -> Any:
     if isinstance(node, DictConfig):
         return OmegaConf.to_container(node, resolve=True)
     return node
+
+
+def _check_settings(
+    direction: str,
+    n_trials: int,
+    n_jobs: int | None,
+    reproduce_seeds: int,
+    max_consecutive_failures: int,
+    heartbeat_interval: float,
+    grace_period: float,
+) -> None:
+    """Raise a UserError naming the first ``hydra.sweeper.*`` value out of its range."""
+    if direction not in ("maximize", "minimize"):
+        raise UserError(f"hydra.sweeper.direction={direction!r}: must be maximize or minimize")
+    for key, value, low in (
+        ("n_trials", n_trials, 1),
+        ("reproduce_seeds", reproduce_seeds, 0),
+        ("max_consecutive_failures", max_consecutive_failures, 1),
+    ):
+        if value < low:
+            raise UserError(f"hydra.sweeper.{key}={value}: must be >= {low}")
+    if n_jobs is not None and n_jobs < 1:
+        raise UserError(f"hydra.sweeper.n_jobs={n_jobs}: must be >= 1 (or null)")
+    if not 0 < heartbeat_interval < grace_period:
+        raise UserError(
+            f"hydra.sweeper.heartbeat_interval={heartbeat_interval}, grace_period="
+            f"{grace_period}: need 0 < heartbeat_interval < grace_period"
+        )
+
+
+def _split_seed(sampler: DictConfig) -> tuple[int, dict[str, Any]]:
+    """The sampler config's seed, and the rest of it as plain data."""
+    sampler_cfg = OmegaConf.to_container(sampler, resolve=True)
+    assert isinstance(sampler_cfg, dict)
+    seed = sampler_cfg.pop("seed", None)
+    # no seed: draw one, recorded with the study like any other
+    drawn = int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
+    return drawn, {str(k): v for k, v in sampler_cfg.items()}
