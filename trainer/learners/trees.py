@@ -17,7 +17,7 @@ from trainer.console import ProgressBar
 from trainer.errors import UserError
 from trainer.learners.base import FitContext, Reporter, SplitData
 from trainer.learners.config import LightGBMConfig, XGBoostConfig
-from trainer.learners.xgb_data import dmatrix
+from trainer.learners.library_data import dmatrix, lgb_datasets
 
 PARAMS_FILE = "params.json"
 
@@ -180,8 +180,7 @@ class LightGBMLearner:
         ctx = self.context
         if ctx is None:
             raise RuntimeError("LightGBMLearner.fit needs a FitContext")
-        dtrain = lgb.Dataset(train.X, label=train.y, free_raw_data=False)
-        dvalid = lgb.Dataset(valid.X, label=valid.y, reference=dtrain, free_raw_data=False)
+        dtrain, dvalid = lgb_datasets(train.X, train.y, valid.X, valid.y)
         callbacks: list[Any] = []
         if self.params.early_stopping_rounds:
             callbacks.append(lgb.early_stopping(self.params.early_stopping_rounds, verbose=False))
