@@ -19,9 +19,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from trainer.memo import Memo
+
 T = TypeVar("T")
 
-_MAX_KEPT = 4  # train and valid for fitting, valid and test for predicting
 _local = threading.local()  # concurrent threads never share a library object
 
 
@@ -29,15 +30,24 @@ def kept(arrays: tuple[np.ndarray | None, ...], key: Hashable, build: Callable[[
     """``build()``, re-used while the same read-only arrays and key come back."""
     if any(a is not None and a.flags.writeable for a in arrays):
         return build()
-    entries: list[tuple[tuple[np.ndarray | None, ...], Hashable, Any]] = _entries()
-    for i, (held, held_key, value) in enumerate(entries):
-        if held_key == key and len(held) == len(arrays) and all(map(_same, held, arrays)):
-            entries.append(entries.pop(i))  # most recently used last
-            return value  # type: ignore[no-any-return]
-    value = build()
-    entries.append((arrays, key, value))
-    del entries[:-_MAX_KEPT]
-    return value
+    # The arrays' ids are unique while an entry lives: the entry holds the arrays.
+    ids = (key, *(id(a) for a in arrays))
+    held: tuple[Any, T] = _memo().get(ids, lambda: (arrays, build()))
+    return held[1]
+
+
+def _memo() -> Memo[tuple[Any, Any]]:
+    if not hasattr(_local, "memo"):
+        # XGBoost keeps four per fold (train and valid to fit, valid and test to predict),
+        # and a walk-forward split has twelve folds; the libraries copy the rows (XGBoost's
+        # DMatrix and histogram index ~2x the float32 matrix).
+        _local.memo = Memo(
+            max_entries=64,
+            max_bytes=512 << 20,
+            size_of=lambda held: 2 * sum(a.nbytes for a in held[0] if a is not None),
+        )
+    memo: Memo[tuple[Any, Any]] = _local.memo
+    return memo
 
 
 def dmatrix(X: np.ndarray, y: np.ndarray | None, threads: int) -> Any:
@@ -67,14 +77,3 @@ def lgb_datasets(
         return train, valid
 
     return kept((X, y, X_valid, y_valid), "lightgbm", build)
-
-
-def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
-    return a is b
-
-
-def _entries() -> list[tuple[tuple[np.ndarray | None, ...], Hashable, Any]]:
-    if not hasattr(_local, "entries"):
-        _local.entries = []
-    entries: list[tuple[tuple[np.ndarray | None, ...], Hashable, Any]] = _local.entries
-    return entries
