@@ -39,6 +39,8 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf._utils import is_float, is_int, yaml_is_bool
 
+from hydra_plugins.quantsweep_sweeper._overrides import parse as parse_overrides
+
 
 class Jobs(Protocol):
     def run(self, fixed: Sequence[str], varying: Sequence[str], job_num: int) -> JobReturn: ...
@@ -90,6 +92,7 @@ class _Template:
     hydra_yaml: dict[str, Any]  # the hydra node as a container, for .hydra/hydra.yaml
     fixed: list[str]  # the fixed part's task overrides; each job appends its own
     fixed_parsed: list[Override]  # the same, parsed (for each job's override_dirname)
+    choices: frozenset[str]  # the config groups: a job that picks an option needs composing
     # the composed value of every key a job has set, restored before a job that does not set it
     composed: dict[str, Any] = field(default_factory=dict)
 
@@ -108,7 +111,8 @@ class _Template:
             dict[str, Any], OmegaConf.to_container(view, resolve=False, enum_to_str=True)
         )
         fixed = list(full.hydra.overrides.task)
-        return cls(full, task, view, hydra_yaml, fixed, parser.parse_overrides(fixed))
+        choices = frozenset(full.hydra.runtime.choices.keys())
+        return cls(full, task, view, hydra_yaml, fixed, parser.parse_overrides(fixed), choices)
 
     def has(self, key: str) -> bool:
         found = OmegaConf.select(self.task, key, default=_ABSENT, throw_on_resolution_failure=False)
@@ -158,8 +162,8 @@ class InProcessJobs:
     ) -> list[Override] | None:
         """The job's overrides, parsed, if they only set values of keys the config has."""
         template = self.template(fixed)
-        parsed = self.parser.parse_overrides(list(varying))
-        choices = set(template.full.hydra.runtime.choices.keys())
+        parsed = parse_overrides(varying, self.parser)  # a trial's are simple: no ANTLR
+        choices = template.choices
         if all(_is_value_change(o, choices) and template.has(o.key_or_group) for o in parsed):
             return parsed
         return None
@@ -272,7 +276,7 @@ def _raw(cfg: DictConfig, key: str) -> Any:
     return node._value()  # type: ignore[union-attr]
 
 
-def _is_value_change(override: Override, groups: set[str]) -> bool:
+def _is_value_change(override: Override, groups: frozenset[str]) -> bool:
     return (
         override.type == OverrideType.CHANGE
         and override.package is None
