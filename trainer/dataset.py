@@ -144,16 +144,18 @@ def constant_columns(X_train: np.ndarray, tol: float) -> np.ndarray:
 def prepare_memoised(
     table: Table, fold: Fold, horizon: int, task: str, constant_tol: float
 ) -> Prepared:
-    """``prepare``, memoised per process (the folds of the current table, up to 512 MiB).
+    """``prepare``, memoised per process: the folds of the last table, up to 512 MiB.
 
     The trials of a sweep that share a process prepare the same folds of the same table (only
     the learner's params differ): ~25 ms a fold, a seventh of a trial pruned at its first
     report, twelve times that for a walk-forward trial. The parts are read-only, so a trial
     cannot change what the next one is given.
     """
+    if _PREPARED_OF[0] is not table:  # one table at a time, as build_table keeps them
+        _PREPARED.clear()
+        _PREPARED_OF[0] = table
     spans = tuple((s.start, s.stop) for s in (fold.train, fold.valid, fold.test))
-    # The table's id is unique while an entry lives: the Prepared holds the table.
-    key = (id(table), fold.name, spans, horizon, task, constant_tol)
+    key = (fold.name, spans, horizon, task, constant_tol)
     return _PREPARED.get(key, lambda: prepare(table, fold, horizon, task, constant_tol))
 
 
@@ -162,6 +164,7 @@ _PREPARED: Memo[Prepared] = Memo(
     max_bytes=512 << 20,
     size_of=lambda p: sum(part.X.nbytes for part in (p.train, p.valid, p.test)),
 )
+_PREPARED_OF: list[Table | None] = [None]  # the table the kept folds were cut from
 
 
 def prepare(table: Table, fold: Fold, horizon: int, task: str, constant_tol: float) -> Prepared:
