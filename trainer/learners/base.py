@@ -20,7 +20,9 @@ class SplitData:
 
     ``X`` is usually a view into the full scaled feature matrix, so sequence learners can
     build windows without copying. A window may only use rows of this part whose
-    ``segment`` equals the segment of its last row (segments change at data gaps).
+    ``segment`` equals the segment of its last row (segments change at data gaps). The parts
+    ``trainer.dataset.prepare`` cuts are read-only: the trials of a sweep share them, so a
+    learner copies what it wants to change.
     """
 
     X: np.ndarray  # (n_rows, n_features) float32, scaled with train statistics
