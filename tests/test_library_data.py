@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from omegaconf import DictConfig
 
+from trainer.learners import library_data
 from trainer.learners.base import FitContext, NullReporter, SplitData
 from trainer.learners.config import LightGBMConfig, XGBoostConfig
 from trainer.learners.library_data import dmatrix
 from trainer.learners.trees import LightGBMLearner, XGBoostLearner
+from trainer.train import train
 
 
 def _part(n: int, seed: int, read_only: bool) -> SplitData:
@@ -70,3 +76,41 @@ def test_only_the_same_read_only_arrays_get_the_same_dmatrix() -> None:
     assert dmatrix(np.array(part.X), part.y, 1) is not kept  # an equal copy is another array
     writable = _part(200, 0, read_only=False)
     assert dmatrix(writable.X, writable.y, 1) is not dmatrix(writable.X, writable.y, 1)
+
+
+@pytest.mark.parametrize("family", ["xgboost", "lightgbm"])
+def test_trials_in_one_process_prepare_their_fold_and_build_their_data_once(
+    compose_cfg: Callable[..., DictConfig],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    family: str,
+) -> None:
+    import lightgbm
+    import xgboost
+
+    import trainer.dataset
+
+    built = {"prepare": 0, "data": 0}
+
+    def counting(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            built[name] += 1
+            return fn(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(trainer.dataset, "prepare", counting("prepare", trainer.dataset.prepare))
+    library = (xgboost, "DMatrix") if family == "xgboost" else (lightgbm, "Dataset")
+    monkeypatch.setattr(*library, counting("data", getattr(*library)))
+    # nothing kept from earlier tests in this process
+    monkeypatch.setattr(trainer.dataset, "_PREPARED_OF", [None])
+    monkeypatch.setattr(library_data, "_local", threading.local())
+    objectives = []
+    param = "model.max_depth={}" if family == "xgboost" else "model.num_leaves={}"
+    for trial, value in enumerate((3, 5, 3) if family == "xgboost" else (8, 16, 8)):
+        cfg = compose_cfg(f"model={family}", param.format(value))
+        objectives.append(train(cfg, tmp_path / str(trial)))
+    assert built["prepare"] == 1
+    # XGBoost: train and valid to fit, valid and test to predict; LightGBM: train and valid
+    assert built["data"] == (4 if family == "xgboost" else 2)
+    assert objectives[0] == objectives[2]  # the same params on shared data: the same model
