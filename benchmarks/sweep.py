@@ -1,4 +1,5 @@
-"""python benchmarks/sweep.py [--trials 40] [--overhead-trials 20] [--parallel-trials 8]
+"""python benchmarks/sweep.py [--trials 40] [--seeds 0,1,2] [--overhead-trials 20]
+                           [--parallel-trials 8] [--only overhead|pruning|parallel|bare]
 
 The Optuna sweeper on the XGBoost family and the embedded market, three figures, each measured
 against its reference in this run (fresh processes, a temporary directory). Prints JSON.
@@ -14,8 +15,10 @@ against its reference in this run (fresh processes, a temporary directory). Prin
    the seed spread of the unpruned best (its params re-run with 3 other seeds); also the
    median pruner with a warm-up of 50 rounds, the pair with the random sampler (same point
    per trial number in both studies: what pruning alone saves), and the rounds each study
-   spent until a trial first reached the unpruned best. Goal: <= 0.5 at a best objective
-   within one seed spread.
+   spent until a trial first reached the unpruned best. Each pair runs for every sampler seed
+   of ``--seeds`` (default 0,1,2; a study's compute varies ~2x between seeds), and each pair's
+   rounds are also summed over the seeds. Goal: <= 0.5 at a best objective within one seed
+   spread.
 3. ``hardware=cpu_pool`` (2 processes x 1 thread, no batch barrier) throughput / sequential
    (one process, all cores), the same trials (random sampler seeded per trial, no pruning),
    runs interleaved and repeated: over the trials (first asked to last told) and over the
@@ -33,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -181,14 +185,34 @@ UNPRUNED = {
 }
 
 
-def pruning(root: Path, n: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"trials": n}
-    base = [*DATA, "model.n_estimators=300", f"hydra.sweeper.n_trials={n}"]
+def pruning(root: Path, n: int, seeds: list[int]) -> dict[str, Any]:
+    """Every pair for each sampler seed, and each pair's rounds summed over the seeds.
+
+    One study's compute varies about 2x between seeds (TPE lands on fast or slow learners),
+    more than pruning changes it, so a single pair says little; the sums over seeds do more.
+    """
+    per_seed = {str(seed): _pruning_one(root / f"seed{seed}", n, seed) for seed in seeds}
+    out: dict[str, Any] = {"trials": n, "seeds": per_seed}
+    for name, (reference, _) in PRUNING_PAIRS.items():
+        pruned = sum(r[name]["rounds"] for r in per_seed.values())
+        none = sum(r[reference]["rounds"] for r in per_seed.values())
+        within = [r[name]["best_within_one_seed_spread"] for r in per_seed.values()]
+        out[name] = {
+            "compute_ratio_over_seeds": round(pruned / none, 3),
+            "compute_ratio_per_seed": [r[name]["compute_ratio"] for r in per_seed.values()],
+            "best_within_one_seed_spread": f"{sum(within)} of {len(within)}",
+        }
+    return out
+
+
+def _pruning_one(root: Path, n: int, seed: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    base = [*DATA, "model.n_estimators=300", f"hydra.sweeper.n_trials={n}", f"seed={seed}"]
     studies: dict[str, Any] = {}
     variants = {**UNPRUNED, **{name: extra for name, (_, extra) in PRUNING_PAIRS.items()}}
     for name, extra in variants.items():
         cwd = root / name
-        cwd.mkdir(exist_ok=True)
+        cwd.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         trainer(cwd, *base, *extra, "-m")
         wall = time.perf_counter() - t0
@@ -338,6 +362,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=40, help="budget of the pruning comparison")
     ap.add_argument("--overhead-trials", type=int, default=20)
     ap.add_argument("--parallel-trials", type=int, default=8)
+    ap.add_argument("--seeds", default="0,1,2", help="sampler seeds of the pruning pairs")
     ap.add_argument("--only", choices=("overhead", "pruning", "parallel", "bare"), default=None)
     args = ap.parse_args()
     result: dict[str, Any] = {
@@ -347,16 +372,18 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for name, fn, n in (
-            ("overhead", overhead, args.overhead_trials),
-            ("pruning", pruning, args.trials),
-            ("parallel", parallel, args.parallel_trials),
-        ):
+        seeds = [int(s) for s in args.seeds.split(",")]
+        sections: dict[str, Callable[[Path], dict[str, Any]]] = {
+            "overhead": lambda d: overhead(d, args.overhead_trials),
+            "pruning": lambda d: pruning(d, args.trials, seeds),
+            "parallel": lambda d: parallel(d, args.parallel_trials),
+        }
+        for name, fn in sections.items():
             if args.only in (None, name):
                 (root / name).mkdir()
                 for sub in ("optuna", "grid"):
                     (root / name / sub).mkdir()
-                result[name] = fn(root / name, n)
+                result[name] = fn(root / name)
     if args.only == "bare":  # the parallel section's bare reference alone
         result["bare"] = bare_parallel(8)
     result["load_average_after"] = os.getloadavg()[0]
