@@ -46,18 +46,14 @@ PARAMS = {
 
 @contextmanager
 def memos_off() -> Iterator[None]:
-    """Every trial builds its fold and library data afresh (the memos bypassed)."""
-    import trainer.dataset as dataset
-    import trainer.fit as fit
-    import trainer.learners.library_data as library_data
+    """Every trial builds its fold and library data afresh, as a single run does."""
+    from trainer.memo import keep_between_runs
 
-    saved = (fit.prepare_memoised, library_data.kept)
-    fit.prepare_memoised = dataset.prepare  # type: ignore[assignment]
-    library_data.kept = lambda arrays, key, build: build()
+    keep_between_runs(False)
     try:
         yield
     finally:
-        fit.prepare_memoised, library_data.kept = saved
+        keep_between_runs()  # as the sweeper's warm-up leaves a process that runs trials
 
 
 def compose_cfg(overrides: list[str]) -> Any:
@@ -85,6 +81,9 @@ def one_trial(cfg: Any, params: dict[str, Any]) -> tuple[float, float]:
 
 
 def case(overrides: list[str], family: str, trials: int) -> dict[str, Any]:
+    from trainer.memo import keep_between_runs
+
+    keep_between_runs()  # what the sweeper's warm-up does in each process that runs trials
     cfg = compose_cfg([f"model={family}", *overrides])
     times: dict[str, list[float]] = {"memo": [], "fresh": []}
     one_trial(cfg, PARAMS[family][0])  # the table, imports and the memos' first build

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,6 @@ import numpy as np
 import pytest
 from omegaconf import DictConfig
 
-from trainer.learners import library_data
 from trainer.learners.base import FitContext, NullReporter, SplitData
 from trainer.learners.config import LightGBMConfig, XGBoostConfig
 from trainer.learners.library_data import dmatrix
@@ -55,6 +53,7 @@ def _fit(params: Any, train: SplitData, valid: SplitData) -> Learner:
 
 
 @pytest.mark.parametrize("family", sorted(TRIALS))
+@pytest.mark.usefixtures("keeping")
 def test_trials_on_shared_parts_train_the_models_fresh_parts_would(family: str) -> None:
     train, valid = _part(3000, 0, read_only=True), _part(800, 1, read_only=True)
     first, second = TRIALS[family]
@@ -67,6 +66,7 @@ def test_trials_on_shared_parts_train_the_models_fresh_parts_would(family: str) 
     np.testing.assert_array_equal(shared.predict(valid), fresh.predict(copies[1]))
 
 
+@pytest.mark.usefixtures("keeping")
 def test_only_the_same_read_only_arrays_get_the_same_dmatrix() -> None:
     part = _part(200, 0, read_only=True)
     kept = dmatrix(part.X, part.y, 1)
@@ -78,13 +78,20 @@ def test_only_the_same_read_only_arrays_get_the_same_dmatrix() -> None:
     assert dmatrix(writable.X, writable.y, 1) is not dmatrix(writable.X, writable.y, 1)
 
 
-@pytest.mark.parametrize("family", ["xgboost", "lightgbm"])
+@pytest.mark.parametrize(
+    ("family", "keep"), [("xgboost", True), ("lightgbm", True), ("xgboost", False)]
+)
 def test_trials_in_one_process_prepare_their_fold_and_build_their_data_once(
     compose_cfg: Callable[..., DictConfig],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
     family: str,
+    keep: bool,
 ) -> None:
+    # A sweep's process keeps them (its warm-up turns it on); a single run keeps nothing.
+    if keep:
+        request.getfixturevalue("keeping")
     import lightgbm
     import xgboost
 
@@ -102,15 +109,13 @@ def test_trials_in_one_process_prepare_their_fold_and_build_their_data_once(
     monkeypatch.setattr(trainer.dataset, "prepare", counting("prepare", trainer.dataset.prepare))
     library = (xgboost, "DMatrix") if family == "xgboost" else (lightgbm, "Dataset")
     monkeypatch.setattr(*library, counting("data", getattr(*library)))
-    # nothing kept from earlier tests in this process
-    monkeypatch.setattr(trainer.dataset, "_PREPARED_OF", [None])
-    monkeypatch.setattr(library_data, "_local", threading.local())
     objectives = []
     param = "model.max_depth={}" if family == "xgboost" else "model.num_leaves={}"
     for trial, value in enumerate((3, 5, 3) if family == "xgboost" else (8, 16, 8)):
         cfg = compose_cfg(f"model={family}", param.format(value))
         objectives.append(train(cfg, tmp_path / str(trial)))
-    assert built["prepare"] == 1
+    trials = 1 if keep else 3
+    assert built["prepare"] == trials
     # XGBoost: train and valid to fit, valid and test to predict; LightGBM: train and valid
-    assert built["data"] == (4 if family == "xgboost" else 2)
+    assert built["data"] == trials * (4 if family == "xgboost" else 2)
     assert objectives[0] == objectives[2]  # the same params on shared data: the same model

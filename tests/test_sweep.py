@@ -147,6 +147,23 @@ def test_a_pruned_trial_stops_at_once_and_is_recorded_pruned(tmp_path: Path) -> 
     assert summary["best"] is None and not (study_dir(tmp_path) / "best").exists()
 
 
+def test_the_sweeper_sets_up_its_own_process_once_when_it_runs_the_trials(
+    tmp_path: Path,
+) -> None:
+    # The warm-up (by default trainer.tuning.warm_up: imports, table, data kept between
+    # trials) runs once in the process that runs the trials; print stands in to count it.
+    res = sweep(
+        tmp_path,
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.reproduce_seeds=0",
+        "hydra.sweeper.warmup=builtins.print",
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    printed = [line for line in res.stdout.splitlines() if line.startswith("{'model':")]
+    assert len(printed) == 1
+    assert "'n_estimators': 20" in printed[0]  # the trials' task config
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

@@ -91,6 +91,7 @@ def test_a_saved_run_loads_back_and_predicts_identically(
     assert m == pytest.approx(metrics["test"])
 
 
+@pytest.mark.usefixtures("keeping")
 def test_trials_in_one_process_share_one_read_only_preparation_of_their_fold(
     compose_cfg: Callable[..., DictConfig],
 ) -> None:

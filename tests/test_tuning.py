@@ -151,3 +151,15 @@ def test_fingerprint_follows_data_and_objective(compose_cfg: Callable[..., DictC
     assert base["data_hash"] != study_fingerprint(compose_cfg("data.seed=1"))["data_hash"]
     penalty = study_fingerprint(compose_cfg("objective.drawdown_penalty=2.0"))
     assert penalty["objective"]["drawdown_penalty"] == 2.0
+
+
+@pytest.mark.usefixtures("keeping")
+def test_the_warm_up_makes_its_process_keep_data_between_trials(
+    compose_cfg: Callable[..., DictConfig],
+) -> None:
+    from trainer.memo import keep_between_runs, keeping
+    from trainer.tuning import warm_up
+
+    keep_between_runs(False)  # as a fresh process starts: a single run keeps nothing
+    warm_up(compose_cfg())
+    assert keeping()

@@ -106,15 +106,19 @@ def _git_revision(run_dir: Path) -> str | None:
 
 
 def warm_up(cfg: DictConfig | TrainConfig) -> None:
-    """What every trial of a study loads first, loaded once in a worker before its first trial.
+    """Set up a process that runs trials, before its first one.
 
-    The sweeper runs it in each ``hardware=cpu_pool`` worker while it opens the study: the
-    training code, the learner's module and the market table (memoised per process).
+    The sweeper runs it in its own process when it runs the trials itself, and in each
+    ``hardware=cpu_pool`` worker while it opens the study: it loads the training code, the
+    learner's module and the market table, and turns on keeping each fold's prepared parts and
+    the libraries' data objects for the next trials (``trainer.memo``).
     """
     import trainer.train  # noqa: F401
     from trainer.dataset import build_table
     from trainer.learners import learner_class
+    from trainer.memo import keep_between_runs
 
+    keep_between_runs()
     conf = validate(cfg)
     learner_class(conf.model.name)
     build_table(conf.data, conf.features)

@@ -184,6 +184,8 @@ class QuantsweepSweeperImpl(Sweeper):
     ) -> list[tuple[int, str, float | None]]:
         # validates the composed config (a UserError here stops before anything is written)
         fingerprint = self._fingerprint(space, fixed)
+        if self.in_process and self.warmup:  # this process runs the trials itself
+            get_method(self.warmup)(self._task_config(fixed))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.master, sweep_dir / "multirun.yaml")
         study, done = self._open(fingerprint, n_workers)

@@ -73,7 +73,8 @@ class QuantsweepOptunaConf:
     # Compose the job config once and set each trial's values on it (in this process, or in
     # each cpu_pool worker); false: every job through the launcher, composed from scratch
     reuse_config: bool = True
-    # fn(task cfg) run once in each cpu_pool worker before its first trial (imports, data)
+    # fn(task cfg) run once in each process that runs trials (this one with the basic
+    # launcher, each cpu_pool worker), before its first: imports, data, sharing between trials
     warmup: str | None = "trainer.tuning.warm_up"
     max_consecutive_failures: int = 3  # failed trials in a row that stop the sweep
     heartbeat_interval: float = 10.0  # seconds between heartbeats of a running trial
