@@ -10,23 +10,31 @@ import numpy as np
 import pytest
 from omegaconf import DictConfig
 
+from trainer.dataset import Prepared, Table, prepare_memoised
 from trainer.learners.base import FitContext, NullReporter, SplitData
 from trainer.learners.config import LightGBMConfig, XGBoostConfig
-from trainer.learners.library_data import dmatrix
+from trainer.learners.library_data import dmatrix, lgb_datasets
 from trainer.learners.trees import LightGBMLearner, XGBoostLearner
+from trainer.splits import Fold
 from trainer.train import train
 
 
-def _part(n: int, seed: int, read_only: bool) -> SplitData:
+def _kept_fold(n: int = 4600, seed: int = 0) -> Prepared:
+    """A fold of a small table, prepared as a sweep's process keeps it."""
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, 8)).astype(np.float32)
+    X = rng.normal(size=(n, 8))
     returns = 0.01 * X[:, 0] + rng.normal(0.0, 0.01, n)
-    y = (returns > 0).astype(np.float64)
-    timestamps = np.datetime64("2024-01-01T00") + np.arange(n).astype("timedelta64[h]")
-    arrays = (X, y, returns, timestamps.astype("datetime64[ns]"), np.zeros(n, np.int64))
-    for a in arrays:
-        a.flags.writeable = not read_only
-    return SplitData(*arrays)
+    timestamps = np.datetime64("2024-01-01T00", "ns") + np.arange(n) * np.timedelta64(1, "h")
+    labels = {"ret_1h": returns, "dir_1h": (returns > 0).astype(np.float64)}
+    table = Table(
+        X, [f"f{i}" for i in range(8)], timestamps, labels, np.zeros(n, np.int64), "h", "t"
+    )
+    fold = Fold("f", slice(0, n - 1600), slice(n - 1600, n - 800), slice(n - 800, n))
+    return prepare_memoised(table, fold, 1, "direction", 1e-12)
+
+
+def _copy(part: SplitData) -> SplitData:
+    return SplitData(*(np.array(a) for a in vars(part).values()))
 
 
 Learner = XGBoostLearner | LightGBMLearner
@@ -55,27 +63,43 @@ def _fit(params: Any, train: SplitData, valid: SplitData) -> Learner:
 @pytest.mark.parametrize("family", sorted(TRIALS))
 @pytest.mark.usefixtures("keeping")
 def test_trials_on_shared_parts_train_the_models_fresh_parts_would(family: str) -> None:
-    train, valid = _part(3000, 0, read_only=True), _part(800, 1, read_only=True)
+    fold = _kept_fold()
     first, second = TRIALS[family]
-    _fit(first, train, valid)  # builds what the next trial re-uses
-    shared = _fit(second, train, valid)
-    copies = [SplitData(*(np.array(a) for a in vars(p).values())) for p in (train, valid)]
-    assert copies[0].X.flags.writeable  # fresh arrays: fresh library objects
-    fresh = _fit(second, *copies)
+    _fit(first, fold.train, fold.valid)  # builds what the next trial re-uses
+    shared = _fit(second, fold.train, fold.valid)
+    fresh = _fit(second, _copy(fold.train), _copy(fold.valid))  # not kept: built afresh
     assert shared.n_rounds_ == fresh.n_rounds_
-    np.testing.assert_array_equal(shared.predict(valid), fresh.predict(copies[1]))
+    np.testing.assert_array_equal(shared.predict(fold.valid), fresh.predict(fold.valid))
 
 
 @pytest.mark.usefixtures("keeping")
-def test_only_the_same_read_only_arrays_get_the_same_dmatrix() -> None:
-    part = _part(200, 0, read_only=True)
+def test_only_the_arrays_of_a_kept_fold_get_the_same_library_objects() -> None:
+    fold = _kept_fold()
+    part, valid = fold.train, fold.valid
     kept = dmatrix(part.X, part.y, 1)
     assert dmatrix(part.X, part.y, 1) is kept
     assert dmatrix(part.X, None, 1) is not kept  # labels are part of the key
     assert dmatrix(part.X, part.y, 2) is not kept  # so is the thread count
-    assert dmatrix(np.array(part.X), part.y, 1) is not kept  # an equal copy is another array
-    writable = _part(200, 0, read_only=False)
-    assert dmatrix(writable.X, writable.y, 1) is not dmatrix(writable.X, writable.y, 1)
+    # an equal copy, or a view a learner cuts from the part (an ensemble's meta split), is
+    # another array: built every time, never kept
+    copy, view = np.array(part.X), part.X[:100]
+    assert dmatrix(copy, part.y, 1) is not dmatrix(copy, part.y, 1)
+    assert dmatrix(view, part.y[:100], 1) is not dmatrix(view, part.y[:100], 1)
+    # LightGBM's bins depend on its seed (data_random_seed): one Dataset per seed
+    one = lgb_datasets(part.X, part.y, valid.X, valid.y, seed=1)
+    assert lgb_datasets(part.X, part.y, valid.X, valid.y, seed=1) is one
+    assert lgb_datasets(part.X, part.y, valid.X, valid.y, seed=2) is not one
+    # a new table (other data) drops the old folds and what was built from them
+    _kept_fold(seed=1)
+    assert dmatrix(part.X, part.y, 1) is not kept
+
+
+def test_a_process_that_keeps_nothing_builds_every_time() -> None:
+    from trainer.memo import keeping
+
+    assert not keeping()  # a single run, an evaluation
+    part = _kept_fold().train
+    assert dmatrix(part.X, part.y, 1) is not dmatrix(part.X, part.y, 1)
 
 
 @pytest.mark.parametrize(

@@ -188,3 +188,12 @@ def test_threshold_objectives_equal_scoring_each_threshold_on_its_own(
         got = objective_at(scores, y_up, returns, hours, thresholds, spec)
     want = _objective_one_threshold_at_a_time(scores, y_up, returns, hours, thresholds, spec)
     np.testing.assert_array_equal(got, want)
+
+
+def test_scoring_thresholds_refuses_scores_that_are_not_finite() -> None:
+    # calibrate drops rows without a score first; objective_at itself would count NaN as up
+    returns, y_up, hours = _market(50)
+    scores = np.linspace(0.0, 1.0, 50)
+    scores[3] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        objective_at(scores, y_up, returns, hours, np.array([0.5]), SPEC)

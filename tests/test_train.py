@@ -6,6 +6,7 @@ import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -117,3 +118,27 @@ def _yaml(cfg: DictConfig) -> str:
     from omegaconf import OmegaConf
 
     return OmegaConf.to_yaml(cfg)
+
+
+def test_the_git_revision_is_asked_again_after_git_timed_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Remembered per process (a trial's metadata would otherwise start git each time), but a
+    # timeout under load is not remembered as "no revision".
+    import subprocess
+
+    import trainer.artifacts as artifacts
+
+    answers: list[Any] = [subprocess.TimeoutExpired("git", 5), "abc123\n"]
+
+    def fake_run(*args: Any, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        answer = answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return subprocess.CompletedProcess(args, 0, stdout=answer, stderr="")
+
+    monkeypatch.setattr(artifacts.subprocess, "run", fake_run)
+    monkeypatch.setattr(artifacts, "_REVISIONS", {})
+    assert artifacts.git_revision(tmp_path) is None
+    assert artifacts.git_revision(tmp_path) == "abc123"
+    assert artifacts.git_revision(tmp_path) == "abc123"  # remembered: no third git call

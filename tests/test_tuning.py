@@ -163,3 +163,27 @@ def test_the_warm_up_makes_its_process_keep_data_between_trials(
     keep_between_runs(False)  # as a fresh process starts: a single run keeps nothing
     warm_up(compose_cfg())
     assert keeping()
+
+
+def test_a_run_whose_trial_was_failed_meanwhile_records_nothing_and_ends_quietly(
+    tmp_path: Path,
+) -> None:
+    # A worker that lost its heartbeat has its trial failed by another process; its run then
+    # finishes, and recording on the finished trial must not raise into the sweep.
+    study, storage = _study(tmp_path, pruner_spec("none"))
+    trial = study.ask()
+    link = TrialConfig("s", storage, trial.number)
+    reporter = make_reporter(link)
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    record_trial(link, {"valid": {}}, tmp_path, "h", 0, reporter)
+    assert "metrics" not in study.trials[trial.number].user_attrs
+
+
+def test_a_lightgbm_study_records_the_dataset_params_its_models_depend_on(
+    compose_cfg: Callable[..., DictConfig],
+) -> None:
+    # LightGBM Datasets are built without the feature pre-filter (so trials can share them),
+    # which can change models: a study begun with the filter is not resumed unnoticed.
+    fingerprint = study_fingerprint(compose_cfg("model=lightgbm"))
+    assert fingerprint["lightgbm_dataset"] == {"feature_pre_filter": False}
+    assert "lightgbm_dataset" not in study_fingerprint(compose_cfg())

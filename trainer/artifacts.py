@@ -95,8 +95,9 @@ def package_versions() -> dict[str, str]:
     return dict(_package_versions())
 
 
-# Both memoised per process: a process runs the packages and code it started with, and each
-# lookup cost a trial of a sweep ~5 ms (a git subprocess, a metadata scan per package).
+# Versions and git revision memoised per process: a process runs the packages and code it
+# started with, and each lookup cost a trial of a sweep ~5 ms (a git subprocess, a metadata
+# scan per package).
 @functools.cache
 def _package_versions() -> dict[str, str]:
     out = {}
@@ -109,18 +110,22 @@ def _package_versions() -> dict[str, str]:
 
 
 def git_revision(cwd: Path | None = None) -> str | None:
-    return _git_revision(os.path.realpath(cwd if cwd is not None else os.getcwd()))
+    where = os.path.realpath(cwd if cwd is not None else os.getcwd())
+    if where not in _REVISIONS:
+        try:
+            res = subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5
+            )
+        except subprocess.TimeoutExpired:
+            return None  # git slow under load: asked again next time, not remembered
+        except (OSError, subprocess.SubprocessError):
+            res = None  # no git
+        ok = res is not None and res.returncode == 0
+        _REVISIONS[where] = (res.stdout.strip() or None) if ok and res is not None else None
+    return _REVISIONS[where]
 
 
-@functools.cache
-def _git_revision(cwd: str) -> str | None:
-    try:
-        res = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return res.stdout.strip() or None if res.returncode == 0 else None
+_REVISIONS: dict[str, str | None] = {}
 
 
 def save_run(

@@ -18,6 +18,7 @@ import pandas as pd
 from trainer.data.config import DataConfig, FeaturesConfig
 from trainer.errors import UserError
 from trainer.learners.base import SplitData
+from trainer.learners.library_data import forget as forget_library_data
 from trainer.memo import Memo
 from trainer.scaling import Scaler
 from trainer.splits import Fold
@@ -144,7 +145,7 @@ def constant_columns(X_train: np.ndarray, tol: float) -> np.ndarray:
 def prepare_memoised(
     table: Table, fold: Fold, horizon: int, task: str, constant_tol: float
 ) -> Prepared:
-    """``prepare``, memoised per process: the folds of the last table, up to 512 MiB.
+    """``prepare``, memoised in a process that keeps data between runs (``trainer.memo``).
 
     The trials of a sweep that share a process prepare the same folds of the same table (only
     the learner's params differ): ~25 ms a fold, a seventh of a trial pruned at its first
@@ -153,14 +154,25 @@ def prepare_memoised(
     """
     if _PREPARED_OF[0] is not table:  # one table at a time, as build_table keeps them
         _PREPARED.clear()
+        forget_library_data()
         _PREPARED_OF[0] = table
     spans = tuple((s.start, s.stop) for s in (fold.train, fold.valid, fold.test))
-    key = (fold.name, spans, horizon, task, constant_tol)
+    # The table's id cannot be reused while an entry lives: the Prepared holds the table.
+    key = (id(table), fold.name, spans, horizon, task, constant_tol)
     return _PREPARED.get(key, lambda: prepare(table, fold, horizon, task, constant_tol))
 
 
+def kept_arrays() -> set[int]:
+    """The ids of the arrays of every prepared part this process keeps."""
+    ids: set[int] = set()
+    for prepared in _PREPARED.values():
+        for part in (prepared.train, prepared.valid, prepared.test):
+            ids.update(id(a) for a in (part.X, part.y, part.returns))
+    return ids
+
+
 _PREPARED: Memo[Prepared] = Memo(
-    max_entries=16,  # the quarterly folds of a walk-forward split
+    max_entries=64,  # the folds of a walk-forward split, monthly ones included
     max_bytes=512 << 20,
     size_of=lambda p: sum(part.X.nbytes for part in (p.train, p.valid, p.test)),
 )
@@ -178,6 +190,8 @@ def prepare(table: Table, fold: Fold, horizon: int, task: str, constant_tol: flo
     lo, hi = min(s.start for s in parts), max(s.stop for s in parts)
     X = table.X[lo:hi][:, keep]
     scaler = Scaler.fit(X[fold.train.start - lo : fold.train.stop - lo])
+    for stat in (scaler.mean, scaler.scale):
+        stat.flags.writeable = False
     scaled = scaler.transform(X)  # (hi - lo, kept) float32; parts below are views into it
     scaled.flags.writeable = False
     if f"ret_{horizon}h" not in table.labels:  # an npz cut with a shorter embargo

@@ -60,7 +60,12 @@ class Memo(Generic[V]):
         return value
 
     def __len__(self) -> int:
-        return len(self._entries)
+        with self._lock:
+            return len(self._entries)
+
+    def values(self) -> list[V]:
+        with self._lock:
+            return [value for value, _ in self._entries.values()]
 
     def clear(self) -> None:
         with self._lock:

@@ -147,6 +147,8 @@ def objective_at(
     spec: ObjectiveSpec,
 ) -> np.ndarray:
     """The objective for each candidate threshold, (k,); scores are finite."""
+    if not np.isfinite(scores).all():
+        raise ValueError("objective_at: scores must be finite (calibrate drops the others)")
     values = _skill_of(_counts_at(scores, y_up, thresholds), y_up, spec.metric)
     if spec.drawdown_penalty > 0:
         dd = drawdowns_at(scores, returns, hours, thresholds, spec)

@@ -86,8 +86,13 @@ def record_trial(
         "data_hash": data_hash,
         "git_revision": _git_revision(run_dir),
     }
-    for key, value in attrs.items():
-        live.set_user_attr(key, value)
+    import optuna
+
+    try:
+        for key, value in attrs.items():
+            live.set_user_attr(key, value)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return  # failed meanwhile as a dead worker's (no heartbeat): it keeps its record
 
 
 def _git_revision(run_dir: Path) -> str | None:
@@ -134,7 +139,7 @@ def study_fingerprint(cfg: DictConfig | TrainConfig) -> dict[str, Any]:
 
     conf = validate(cfg)
     table = build_table(conf.data, conf.features)
-    return {
+    out = {
         "data_hash": table.data_hash,
         "target": to_dict(conf.target),
         "objective": to_dict(conf.objective),
@@ -142,3 +147,8 @@ def study_fingerprint(cfg: DictConfig | TrainConfig) -> dict[str, Any]:
         "split": to_dict(conf.split),
         "model": to_dict(conf.model),  # the sweeper drops the keys it searches
     }
+    if conf.model.name == "lightgbm":
+        from trainer.learners.library_data import LGB_DATASET_PARAMS
+
+        out["lightgbm_dataset"] = dict(LGB_DATASET_PARAMS)
+    return out

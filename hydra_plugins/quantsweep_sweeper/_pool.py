@@ -13,6 +13,7 @@ A job whose overrides change which config files are composed goes through the la
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +32,7 @@ IDLE_TIMEOUT_S = 600
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 _worker: InProcessJobs | None = None  # this worker process's jobs, set up once
+_warmed: set[tuple[str, ...]] = set()  # the fixed override sets this worker has warmed up
 
 
 def _init_worker(
@@ -46,14 +48,23 @@ def _init_worker(
 
 
 def _warm_up(fixed: Sequence[str], warmup: str | None) -> None:
+    """Once per worker and fixed override set: loky does not promise each worker one of the
+    warm-ups submitted at the start, and a worker it restarts gets none."""
     assert _worker is not None
+    if tuple(fixed) in _warmed:
+        return
     cfg = _worker.template(fixed).task
     if warmup:
         get_method(warmup)(cfg)
+    _warmed.add(tuple(fixed))
 
 
-def _run_job(fixed: Sequence[str], varying: Sequence[str], job_num: int) -> JobReturn:
+def _run_job(
+    fixed: Sequence[str], varying: Sequence[str], job_num: int, warmup: str | None
+) -> JobReturn:
     assert _worker is not None
+    with contextlib.suppress(Exception):  # the job meets the same error, as its own
+        _warm_up(fixed, warmup)
     ret = _worker.run(fixed, varying, job_num)
     ret.cfg = ret.hydra_cfg = None  # the sweeper reads the outcome; the configs stay here
     return ret
@@ -85,6 +96,7 @@ class PoolJobs:
             env={name: str(threads) for name in THREAD_ENV},  # as joblib limits its workers
         )
         self.n_workers = n_workers
+        self.warmup: str | None = None
 
     def warm_up(self, fixed: Sequence[str], warmup: str | None) -> None:
         """Start every worker composing and warming up; the first jobs queue behind.
@@ -92,6 +104,7 @@ class PoolJobs:
         Not waited for: a warm-up that fails (a config error) leaves the worker as it was, and
         the sweeper reports the error when it validates the config itself.
         """
+        self.warmup = warmup  # every job makes sure its worker ran it
         for _ in range(self.n_workers):
             self.executor.submit(_warm_up, list(fixed), warmup)
 
@@ -102,6 +115,6 @@ class PoolJobs:
     def run(self, fixed: Sequence[str], varying: Sequence[str], job_num: int) -> JobReturn:
         if self.local.value_overrides(fixed, varying) is None:
             return self.local.run(fixed, varying, job_num)  # through the launcher
-        future = self.executor.submit(_run_job, list(fixed), list(varying), job_num)
+        future = self.executor.submit(_run_job, list(fixed), list(varying), job_num, self.warmup)
         ret: JobReturn = future.result()
         return ret

@@ -180,7 +180,7 @@ class LightGBMLearner:
         ctx = self.context
         if ctx is None:
             raise RuntimeError("LightGBMLearner.fit needs a FitContext")
-        dtrain, dvalid = lgb_datasets(train.X, train.y, valid.X, valid.y)
+        dtrain, dvalid = lgb_datasets(train.X, train.y, valid.X, valid.y, ctx.seed)
         callbacks: list[Any] = []
         if self.params.early_stopping_rounds:
             callbacks.append(lgb.early_stopping(self.params.early_stopping_rounds, verbose=False))
