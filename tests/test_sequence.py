@@ -266,3 +266,28 @@ def test_no_forward_pass_sees_more_windows_than_the_micro_batch() -> None:
 def test_a_negative_micro_batch_size_is_a_clear_error() -> None:
     with pytest.raises(UserError, match=r"model.micro_batch_size=-1: must be >= 0"):
         _params("lstm", micro_batch_size=-1)
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("best_epoch", [1, 3])
+def test_predicting_the_validation_part_reuses_the_best_epochs_pass_bit_for_bit(
+    name: str, best_epoch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After fit, scoring the validation part again (the trainer does, to calibrate) is a whole
+    # pass the best epoch already made with the weights fit restores: reused, never different.
+    train, valid, _ = _parts()
+    for a in vars(valid).values():
+        a.flags.writeable = False  # as prepared parts are
+    values = iter([0.5, 0.4, 0.3] if best_epoch == 1 else [0.1, 0.2, 0.3])
+    ctx = _context(score=lambda s, split: next(values))
+    learner = build_learner(_params(name, max_epochs=3, patience=5), ctx)
+    learner.fit(train, valid, NullReporter())
+    assert learner.best_epoch_ == best_epoch  # type: ignore[attr-defined]
+    passes = []
+    outputs = learner._outputs  # type: ignore[attr-defined]
+    monkeypatch.setattr(learner, "_outputs", lambda *a: passes.append(1) or outputs(*a))
+    reused = learner.predict(valid)
+    assert passes == []
+    copy = SplitData(*(np.array(a) for a in vars(valid).values()))  # another array: computed
+    np.testing.assert_array_equal(reused, learner.predict(copy))
+    assert passes == [1]
