@@ -61,7 +61,6 @@ def test_a_run_records_seed_metrics_run_dir_data_hash_and_revision(
     study, storage = _study(tmp_path, pruner_spec("none"))
     trial = study.ask()
     metrics = {"valid": {"objective": 0.25, "f1_up": 0.6}, "test": {"objective": 0.1}}
-    (tmp_path / "metadata.json").write_text('{"git_revision": "abc123"}')
     link = TrialConfig("s", storage, trial.number)
     reporter = make_reporter(link) if through_reporter else None
     if through_reporter:  # the trial the run reported to is recorded on, not looked up again
@@ -70,7 +69,7 @@ def test_a_run_records_seed_metrics_run_dir_data_hash_and_revision(
             raise AssertionError("trial looked up again")
 
         monkeypatch.setattr("hydra_plugins.quantsweep_sweeper.link.load_trial", no_lookup)
-    record_trial(link, metrics, tmp_path, "d4t4", 7, reporter)
+    record_trial(link, metrics, tmp_path, "d4t4", 7, reporter, git_revision="abc123")
     attrs = study.trials[trial.number].user_attrs
     assert attrs["seed"] == 7
     assert attrs["metrics"] == metrics

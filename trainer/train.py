@@ -119,7 +119,10 @@ def train(cfg: DictConfig | TrainConfig, run_dir: Path, reporter: Reporter | Non
     save_run(run_dir, result.learner, conf.model.name, metadata, metrics)
     from trainer.tuning import record_trial
 
-    record_trial(conf.trial, metrics, run_dir, table.data_hash, conf.seed, reporter)
+    revision = metadata["git_revision"]
+    record_trial(
+        conf.trial, metrics, run_dir, table.data_hash, conf.seed, reporter, git_revision=revision
+    )
     if conf.progress:
         from trainer.console import print_metrics
 

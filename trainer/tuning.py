@@ -9,7 +9,6 @@ each parallel worker.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,10 +62,13 @@ def record_trial(
     data_hash: str,
     seed: int,
     reporter: Reporter | None = None,
+    *,
+    git_revision: str | None = None,
 ) -> None:
     """Put the run's seed, metrics, run directory, data hash and git revision on its trial.
 
-    Uses the trial the run reported to when ``reporter`` holds it (no second lookup).
+    Uses the trial the run reported to when ``reporter`` holds it (no second lookup), and the
+    revision the run's metadata recorded.
     """
     if not in_study(trial):
         return
@@ -84,7 +86,7 @@ def record_trial(
         "metrics": metrics,
         "run_dir": str(run_dir.resolve()),
         "data_hash": data_hash,
-        "git_revision": _git_revision(run_dir),
+        "git_revision": git_revision,
     }
     import optuna
 
@@ -93,21 +95,6 @@ def record_trial(
             live.set_user_attr(key, value)
     except optuna.exceptions.UpdateFinishedTrialError:
         return  # failed meanwhile as a dead worker's (no heartbeat): it keeps its record
-
-
-def _git_revision(run_dir: Path) -> str | None:
-    """The revision the run's metadata recorded (saves a second ``git`` call), else git's."""
-
-    from trainer.artifacts import METADATA_FILE, git_revision
-
-    try:
-        meta = json.loads((run_dir / METADATA_FILE).read_text())
-    except (OSError, ValueError):
-        meta = {}
-    if "git_revision" in meta:
-        revision = meta["git_revision"]
-        return revision if isinstance(revision, str) else None
-    return git_revision()
 
 
 def warm_up(cfg: DictConfig | TrainConfig) -> None:
