@@ -219,7 +219,7 @@ class _SequenceLearner:
                         f"model.learning_rate={p.learning_rate}: training diverged (loss"
                         f" {train_loss} at epoch {epoch}); lower model.learning_rate"
                     )
-                scores = self._valid_scores(X_valid, len(valid), valid_ends)
+                scores = self._scores(X_valid, len(valid), valid_ends)
                 value = self._valid_value(scores, valid, valid_ends, ctx)
                 self.history_.append(
                     {"epoch": epoch, "train_loss": train_loss, "valid_objective": value}
@@ -283,10 +283,11 @@ class _SequenceLearner:
         scaler.update()
         return total
 
-    def _valid_scores(self, X_valid: torch.Tensor, n_rows: int, ends: np.ndarray) -> np.ndarray:
-        """(n_rows,) scores of the validation part, NaN where no window ends."""
+    def _scores(self, X: torch.Tensor, n_rows: int, ends: np.ndarray) -> np.ndarray:
+        """(n_rows,) scores of a part, NaN where no window ends."""
         scores = np.full(n_rows, np.nan)
-        scores[ends] = self._outputs(X_valid, ends)
+        if ends.size:
+            scores[ends] = self._outputs(X, ends)
         return scores
 
     def _valid_value(
@@ -335,10 +336,7 @@ class _SequenceLearner:
             and np.array_equal(ends, seen[1])
         ):
             return np.array(seen[2])
-        scores = np.full(len(data), np.nan)
-        if ends.size:
-            scores[ends] = self._outputs(self._tensor(data.X), ends)
-        return scores
+        return self._scores(self._tensor(data.X), len(data), ends)
 
     # -- save / load ----------------------------------------------------------------------
 
