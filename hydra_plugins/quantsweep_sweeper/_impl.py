@@ -166,9 +166,12 @@ class QuantsweepSweeperImpl(Sweeper):
             self.jobs = self._start_pool(fixed, n_workers)
         try:
             results = self._sweep(space, fixed, n_workers, sweep_dir, started)
-        except BaseException:
+        except BaseException as exc:
             if isinstance(self.jobs, PoolJobs):
-                self.jobs.close(kill=True)  # a config error, Ctrl-C: no waiting for trials
+                # A config error: the workers' warm-ups stop on the same error, so wait for
+                # them (killed workers can leave loky's resource tracker warning about their
+                # semaphores). Anything else (Ctrl-C, a crash): no waiting for trials.
+                self.jobs.close(kill=not isinstance(exc, UserError))
             raise
         if isinstance(self.jobs, PoolJobs):
             self.jobs.close()
