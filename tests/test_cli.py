@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import TINY, run_cli
+from trainer.cli import OPENMP_SPINCOUNT, process_defaults
 
 
 def test_cli_run_writes_a_hydra_run_directory(tmp_path: Path) -> None:
@@ -55,3 +58,28 @@ def test_a_missing_csv_file_is_named_in_the_error(tmp_path: Path) -> None:
     assert res.returncode != 0
     assert str(missing) in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_entrypoints_shorten_openmp_spinning_unless_the_user_chose_a_policy() -> None:
+    env: dict[str, str] = {}
+    process_defaults(env)
+    assert env["GOMP_SPINCOUNT"] == OPENMP_SPINCOUNT
+    mine = {"GOMP_SPINCOUNT": "300000"}
+    process_defaults(mine)
+    assert mine["GOMP_SPINCOUNT"] == "300000"
+    policy = {"OMP_WAIT_POLICY": "ACTIVE"}
+    process_defaults(policy)
+    assert "GOMP_SPINCOUNT" not in policy
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc")
+def test_no_openmp_runtime_is_loaded_before_the_entrypoints_set_their_defaults() -> None:
+    # libgomp reads GOMP_SPINCOUNT once, when it loads: an import of xgboost, lightgbm,
+    # sklearn or torch at module level in the entrypoints would make the default a no-op.
+    code = (
+        "import re, trainer.__main__, evaluation.__main__\n"
+        "maps = open('/proc/self/maps').read()\n"
+        "print(sorted(set(re.findall(r'[^/\\s]*lib[gi]?omp[^/\\s]*', maps))))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "[]", res.stdout

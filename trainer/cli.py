@@ -8,16 +8,30 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any, NoReturn
 
 from trainer.errors import UserError
 
 EXIT_USER_ERROR = 2
 
+# How long an idle OpenMP thread (XGBoost, LightGBM, torch on CPU) spins before it sleeps. GNU
+# OpenMP spins 300,000 times by default, which is right on an idle machine and ruinous when
+# anything else wants the cores: two studies side by side, or one beside another busy process,
+# ran 4-8x slower (benchmarks/contention.py). 1000 is what libgomp itself uses once it sees more
+# threads than cores; alone it costs nothing measurable. A user's own setting wins.
+OPENMP_SPINCOUNT = "1000"
+
+
+def process_defaults(env: MutableMapping[str, str]) -> None:
+    """Environment defaults of an entrypoint process, set before any library reads them."""
+    env.setdefault("HYDRA_FULL_ERROR", "1")
+    if "GOMP_SPINCOUNT" not in env and "OMP_WAIT_POLICY" not in env:
+        env["GOMP_SPINCOUNT"] = OPENMP_SPINCOUNT
+
 
 def run_entrypoint(main: Callable[[], Any]) -> None:
-    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    process_defaults(os.environ)  # before the first OpenMP runtime loads, inherited by workers
     from hydra.errors import (
         ConfigCompositionException,
         InstantiationException,
