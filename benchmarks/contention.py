@@ -1,4 +1,6 @@
 """python benchmarks/contention.py [--trials 40] [--repeats 2] [--model xgboost]
+                                 [--spins 10000,...] [--situations alone,pair,busy_core]
+                                 [-- trainer overrides, e.g. data.start=2022-01-01]
 
 How a study runs when it does not have the machine to itself, with the OpenMP spin count the
 entrypoints set (``GOMP_SPINCOUNT=1000``, trainer/cli.py) against GNU OpenMP's own default
@@ -10,9 +12,10 @@ entrypoints set (``GOMP_SPINCOUNT=1000``, trainer/cli.py) against GNU OpenMP's o
   of one study run on one host (each process uses all cores);
 - busy core: the study beside one process that keeps a core busy.
 
-Prints JSON: the median wall time of each command per situation and spin count, the ratio
-libgomp default / quantsweep default (above 1: the default is faster), and whether every
-run's trial values were the same (the spin count changes waiting, never results).
+Prints JSON: the wall times of each command per situation and spin count, the ratio of the
+medians libgomp default / quantsweep default (above 1: the default is faster) and of every
+other spin count in ``--spins`` against the default, and whether every run's trial values were
+the same (the spin count changes waiting, never results).
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 SPINS = {"libgomp_default": "300000", "quantsweep_default": None}
+SITUATIONS = ("alone", "pair", "busy_core")
 
 
-def command(model: str, trials: int) -> list[str]:
+def command(model: str, trials: int, overrides: list[str]) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -40,6 +44,7 @@ def command(model: str, trials: int) -> list[str]:
         "progress=false",
         f"hydra.sweeper.n_trials={trials}",
         "hydra.sweeper.reproduce_seeds=0",
+        *overrides,
         "-m",
     ]
 
@@ -87,33 +92,44 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=40)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--model", default="xgboost", choices=("xgboost", "lightgbm"))
+    ap.add_argument("--spins", default="", help="other GOMP_SPINCOUNT values to compare")
+    ap.add_argument("--situations", default=",".join(SITUATIONS))
+    ap.add_argument("overrides", nargs="*", help="trainer overrides after --")
     args = ap.parse_args()
-    cmd = command(args.model, args.trials)
-    walls: dict[str, dict[str, list[float]]] = {
-        s: {name: [] for name in SPINS} for s in ("alone", "pair", "busy_core")
-    }
+    spins: dict[str, str | None] = dict(SPINS)
+    spins.update({f"spin_{n}": n for n in args.spins.split(",") if n})
+    situations = args.situations.split(",")
+    if unknown := set(situations) - set(SITUATIONS):
+        ap.error(f"--situations: unknown {sorted(unknown)}; choose from {SITUATIONS}")
+    cmd = command(args.model, args.trials, args.overrides)
+    walls: dict[str, dict[str, list[float]]] = {s: {name: [] for name in spins} for s in situations}
     values: list[list[float | None]] = []
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for rep in range(args.repeats):  # interleaved, so drifting load hits both alike
-            for name, spin in SPINS.items():
+        for rep in range(args.repeats):  # interleaved, so drifting load hits all alike
+            for name, spin in spins.items():
                 env = environment(spin)
                 cwd = root / f"{name}-{rep}"
-                walls["alone"][name] += run_together([cwd / "alone"], cmd, env)
-                values.append(trial_values(cwd / "alone", args.model))
-                walls["pair"][name] += run_together([cwd / "pair0", cwd / "pair1"], cmd, env)
-                values.append(trial_values(cwd / "pair1", args.model))
-                busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-                try:
-                    walls["busy_core"][name] += run_together([cwd / "busy"], cmd, env)
-                finally:
-                    busy.kill()
-                    busy.wait()
+                if "alone" in situations:
+                    walls["alone"][name] += run_together([cwd / "alone"], cmd, env)
+                    values.append(trial_values(cwd / "alone", args.model))
+                if "pair" in situations:
+                    walls["pair"][name] += run_together([cwd / "pair0", cwd / "pair1"], cmd, env)
+                    values.append(trial_values(cwd / "pair1", args.model))
+                if "busy_core" in situations:
+                    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                    try:
+                        walls["busy_core"][name] += run_together([cwd / "busy"], cmd, env)
+                    finally:
+                        busy.kill()
+                        busy.wait()
+                    values.append(trial_values(cwd / "busy", args.model))
     result: dict[str, Any] = {
         "benchmark": "contention",
         "model": args.model,
         "trials": args.trials,
+        "overrides": args.overrides,
         "repeats": args.repeats,
         "cpus": len(os.sched_getaffinity(0)),
         "load_average_before": load_before,
@@ -121,10 +137,12 @@ def main() -> None:
     for situation, by_spin in walls.items():
         med = {name: statistics.median(w) for name, w in by_spin.items()}
         result[situation] = {
-            **{f"{name}_s": [round(w, 2) for w in by_spin[name]] for name in SPINS},
-            "libgomp_default_over_quantsweep_default": round(
-                med["libgomp_default"] / med["quantsweep_default"], 3
-            ),
+            **{f"{name}_s": [round(w, 2) for w in by_spin[name]] for name in spins},
+            **{
+                f"{name}_over_quantsweep_default": round(m / med["quantsweep_default"], 3)
+                for name, m in med.items()
+                if name != "quantsweep_default"
+            },
         }
     result["same_trial_values_every_run"] = all(v == values[0] for v in values)
     result["load_average_after"] = os.getloadavg()[0]
