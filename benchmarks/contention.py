@@ -76,7 +76,7 @@ def run_together(cwds: list[Path], cmd: list[str], env: dict[str, str]) -> list[
     return walls
 
 
-def trial_values(cwd: Path, model: str) -> list[float | None]:
+def trial_values(cwd: Path) -> list[float | None]:
     import optuna
 
     from hydra_plugins.quantsweep_sweeper.link import open_storage
@@ -113,10 +113,10 @@ def main() -> None:
                 cwd = root / f"{name}-{rep}"
                 if "alone" in situations:
                     walls["alone"][name] += run_together([cwd / "alone"], cmd, env)
-                    values.append(trial_values(cwd / "alone", args.model))
+                    values.append(trial_values(cwd / "alone"))
                 if "pair" in situations:
                     walls["pair"][name] += run_together([cwd / "pair0", cwd / "pair1"], cmd, env)
-                    values.append(trial_values(cwd / "pair1", args.model))
+                    values.append(trial_values(cwd / "pair1"))
                 if "busy_core" in situations:
                     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
                     try:
@@ -124,7 +124,7 @@ def main() -> None:
                     finally:
                         busy.kill()
                         busy.wait()
-                    values.append(trial_values(cwd / "busy", args.model))
+                    values.append(trial_values(cwd / "busy"))
     result: dict[str, Any] = {
         "benchmark": "contention",
         "model": args.model,
