@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from evaluation.config import EvaluationConfig
 from trainer.errors import UserError
+from trainer.tracking import NullTracker, Tracker, open_tracker
 
 if TYPE_CHECKING:
     from evaluation.evaluate import Evaluation
@@ -84,12 +85,14 @@ def run(cfg: DictConfig | EvaluationConfig) -> int:
     conf = to_schema(cfg)
     if conf.verify:
         return verify_command(conf)
+    # tracking=mlflow: an unreachable store is one error here, before any work
+    tracker = open_tracker(conf.tracking, conf.artifacts_dir, experiment="evaluations")
     from evaluation.evaluate import evaluate
 
-    return finish(evaluate(conf), conf)
+    return finish(evaluate(conf), conf, tracker)
 
 
-def finish(ev: Evaluation, conf: EvaluationConfig) -> int:
+def finish(ev: Evaluation, conf: EvaluationConfig, tracker: Tracker | None = None) -> int:
     """Promote (when every guardrail of the target strategy passed), write the report, print
     the summary; the exit code."""
     from evaluation.evaluate import manifest_of
@@ -105,6 +108,7 @@ def finish(ev: Evaluation, conf: EvaluationConfig) -> int:
             manifest_of(ev),
         )
     data = write(ev, promoted_to)
+    (tracker or NullTracker()).log_evaluation(ev.report_dir, ev.source.path, data, promoted_to)
     if conf.progress:
         from evaluation.console import print_summary
 

@@ -12,6 +12,7 @@ import pandas as pd
 from hydra.core.config_store import ConfigStore
 
 from trainer.errors import UserError, at_least, in_range, one_of
+from trainer.tracking import TrackingConfig
 
 STRATEGIES = ("1h", "4h", "1h+4h")
 
@@ -151,6 +152,7 @@ class EvaluationConfig:
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
     guardrails: GuardrailsConfig = field(default_factory=GuardrailsConfig)
     overfitting: OverfittingConfig = field(default_factory=OverfittingConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     promote: bool = True  # copy to <artifacts_dir>/promoted/<target>/ when every guardrail passes
     artifacts_dir: str = "artifacts"
     progress: bool = True
@@ -158,3 +160,4 @@ class EvaluationConfig:
 
 def register() -> None:
     ConfigStore.instance().store(name="evaluation_schema", node=EvaluationConfig)
+    ConfigStore.instance().store(group="schema/tracking", name="tracking", node=TrackingConfig)

@@ -23,6 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 from trainer.artifacts import CONFIG_FILE, METADATA_FILE, METRICS_FILE, load_run
 from trainer.config import TrainConfig, TrialConfig, register, validate
 from trainer.errors import UserError
+from trainer.tracking import TrackingConfig
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = ("model", "data", "features", "split", "hardware")
@@ -120,8 +121,9 @@ def compose_run_config(run_dir: Path, overrides: list[str]) -> TrainConfig:
         raise UserError(f"run config key '{key}': {msg}" if key else f"run config: {msg}") from None
     if not isinstance(merged, DictConfig):
         raise UserError(f"{run_dir / CONFIG_FILE}: not a mapping")
-    # Evaluation retrains outside any study: the trial link of a study's job must not follow.
-    return replace(validate(merged), trial=TrialConfig())
+    # Evaluation retrains outside any study and logs only its report: the trial link and the
+    # tracking of the run's job must not follow.
+    return replace(validate(merged), trial=TrialConfig(), tracking=TrackingConfig())
 
 
 def _has_key(cfg: DictConfig | ListConfig, key: str) -> bool:

@@ -32,6 +32,7 @@ from trainer.learners.config import (
     TransformerConfig,
     XGBoostConfig,
 )
+from trainer.tracking import TrackingConfig
 
 HORIZONS = {"1h": 1, "4h": 4}
 TASKS = ("direction", "regression")
@@ -156,6 +157,7 @@ class TrainConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     costs: CostsConfig = field(default_factory=CostsConfig)
     trial: TrialConfig = field(default_factory=TrialConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     seed: int = 0
     artifacts_dir: str = "artifacts"
     progress: bool = True  # progress bars and the closing metrics table
@@ -184,6 +186,7 @@ def register() -> None:
     cs.store(group="schema/split", name="split", node=SplitConfig)
     cs.store(group="schema/hardware", name="hardware", node=HardwareConfig)
     cs.store(group="schema/features", name="features", node=FeaturesConfig)
+    cs.store(group="schema/tracking", name="tracking", node=TrackingConfig)
 
 
 def validate(cfg: DictConfig | TrainConfig) -> TrainConfig:

@@ -20,6 +20,7 @@ from trainer.fit import FoldResult, fit_fold, make_scorer, objective_spec
 from trainer.hardware import resolve, seed_everything
 from trainer.learners.base import FitContext, NullReporter, Reporter
 from trainer.splits import Fold, holdout, walk_forward
+from trainer.tracking import run_tracker
 
 
 def folds_for(conf: TrainConfig, table: Table) -> list[Fold]:
@@ -87,6 +88,7 @@ def run_metadata(conf: TrainConfig, result: FoldResult, context: FitContext) -> 
 def train(cfg: DictConfig | TrainConfig, run_dir: Path, reporter: Reporter | None = None) -> float:
     conf = validate(cfg)
     context = fit_context(conf)  # fails fast on hardware=a10 without CUDA, before any data work
+    tracker = run_tracker(conf)  # an unreachable tracking store fails here too
     seed_everything(conf.seed)
     table = build_table(conf.data, conf.features)
     folds = folds_for(conf, table)
@@ -117,6 +119,7 @@ def train(cfg: DictConfig | TrainConfig, run_dir: Path, reporter: Reporter | Non
         }
     metadata = run_metadata(conf, result, context)
     save_run(run_dir, result.learner, conf.model.name, metadata, metrics)
+    tracker.log_run(run_dir, metadata, metrics)
     from trainer.tuning import record_trial
 
     revision = metadata["git_revision"]

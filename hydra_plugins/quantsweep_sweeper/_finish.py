@@ -56,6 +56,9 @@ def finish(
             seeds = reproduce_seed_list(best, settings.seed, settings.reproduce_seeds)
             reproduce = reproduce_best(session, jobs, best, seeds, n_workers, run=finished)
         summary, imp = _write_reports(session, settings, best, wall_s, reproduce)
+        if not session.tracker.end_study(settings.study_dir, finished):
+            summary["tracking"] = session.tracker.flush(study)  # its reports were not logged
+            _report.write_summary(settings.study_dir, summary)
     if settings.show_progress:
         _report.print_summary(summary, imp, Console())
     log.info("study %s: reports in %s", settings.study_name, settings.study_dir)
@@ -71,6 +74,7 @@ def _write_reports(
     """summary, importances and thresholds files in the study dir; the first two returned."""
     study = session.study
     best_dir = settings.study_dir / BEST_DIR
+    tracking = session.tracker.flush(study)  # every trial's run sent, or listed as not logged
     summary = _report.build_summary(
         settings.study_name,
         settings.storage_spec,
@@ -81,6 +85,8 @@ def _write_reports(
         reproduce,
         best_dir,
     )
+    if tracking is not None:
+        summary["tracking"] = tracking
     imp = _report.importances(study, settings.seed)
     _report.write_reports(settings.study_dir, summary, imp, _report.thresholds(summary, best_dir))
     return summary, imp

@@ -61,6 +61,7 @@ from hydra_plugins.quantsweep_sweeper._session import (
 from hydra_plugins.quantsweep_sweeper._study import check_and_record, drop_keys, open_study
 from hydra_plugins.quantsweep_sweeper.link import open_storage, pruner_spec, resolve_storage
 from trainer.errors import UserError
+from trainer.tracking import config_tracker
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +186,9 @@ class QuantsweepSweeperImpl(Sweeper):
         sweep_dir: Path,
         started: float,
     ) -> list[tuple[int, str, float | None]]:
+        # tracking=mlflow: an unreachable store is one error here, before any work
+        artifacts_dir = str(self.master.get("artifacts_dir", "artifacts"))
+        tracker = config_tracker(self.master.get("tracking"), artifacts_dir, self.study_name)
         # validates the composed config (a UserError here stops before anything is written)
         fingerprint = self._fingerprint(space, fixed)
         if self.in_process and self.warmup:  # this process runs the trials itself
@@ -193,9 +197,12 @@ class QuantsweepSweeperImpl(Sweeper):
         OmegaConf.save(self.master, sweep_dir / "multirun.yaml")
         study, done = self._open(fingerprint, n_workers)
         session = self._new_session(study, space, fixed, done)
+        session.tracker = tracker
+        tracker.start_study(study, self.study_dir, lambda: self._plain_task_config(fixed))
         with session.progress:
             self._run_workers(session, n_workers)
         if session.errors:
+            tracker.flush(study)  # the trials told so far are logged before the error ends it
             raise session.errors[0]
         wall_s = time.perf_counter() - started
         finish(session, self.jobs, self._finish_settings(), n_workers, wall_s)
@@ -250,6 +257,11 @@ class QuantsweepSweeperImpl(Sweeper):
         with open_dict(cfg):
             del cfg["hydra"]
         return cfg
+
+    def _plain_task_config(self, fixed: list[str]) -> dict[str, Any]:
+        data = OmegaConf.to_container(self._task_config(fixed), resolve=True)
+        assert isinstance(data, dict)
+        return {str(k): v for k, v in data.items()}
 
     def _open(
         self, fingerprint: dict[str, Any], n_workers: int
@@ -398,6 +410,7 @@ class QuantsweepSweeperImpl(Sweeper):
             )
             session.results.append((trial.number, outcome.state.name, outcome.value))
             self._log_outcome(session, trial.number, outcome, best)
+            session.tracker.log_trial(self.store.get_trial(ticket.trial_id))  # queued
             self._check_failures(session, outcome)
 
     def _log_outcome(

@@ -124,6 +124,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f" failed {c['failed']}, running {c['running']}",
         f"- wall time: {summary['wall_time_s']['study']:.1f} s"
         f" (this session {summary['wall_time_s']['this_session']:.1f} s)",
+        *tracking_lines(summary.get("tracking")),
     ]
     best = summary["best"]
     if best is None:
@@ -154,6 +155,18 @@ def summary_markdown(summary: dict[str, Any]) -> str:
             f" range [{rep['min']:.4g}, {rep['max']:.4g}] over {rep['n']} runs",
         ]
     return "\n".join(lines) + "\n"
+
+
+def tracking_lines(tracking: dict[str, Any] | None) -> list[str]:
+    """The summary's tracking line, and one line per thing that was not logged."""
+    if not tracking:
+        return []
+    lines = [
+        f"- tracking: `{tracking['uri']}`, experiment `{tracking['experiment']}`,"
+        f" run `{tracking['run_id']}`; not logged: {len(tracking['not_logged']) or 'nothing'}"
+    ]
+    lines += [f"  - {n['what']}: {n['error']}" for n in tracking["not_logged"]]
+    return lines
 
 
 def importances(study: optuna.Study, seed: int) -> dict[str, Any]:
@@ -209,11 +222,15 @@ def thresholds(summary: dict[str, Any], best_dir: Path) -> dict[str, Any]:
 def write_reports(
     study_dir: Path, summary: dict[str, Any], imp: dict[str, Any], thr: dict[str, Any]
 ) -> None:
-    atomic_write_json(study_dir / "summary.json", summary)
-    atomic_write_text(study_dir / "summary.md", summary_markdown(summary))
+    write_summary(study_dir, summary)
     atomic_write_json(study_dir / "importances.json", imp)
     plot_importances(imp, study_dir / "importances.png")
     atomic_write_json(study_dir / "thresholds.json", thr)
+
+
+def write_summary(study_dir: Path, summary: dict[str, Any]) -> None:
+    atomic_write_json(study_dir / "summary.json", summary)
+    atomic_write_text(study_dir / "summary.md", summary_markdown(summary))
 
 
 def print_summary(summary: dict[str, Any], imp: dict[str, Any], console: Console) -> None:

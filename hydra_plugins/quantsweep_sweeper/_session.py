@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.progress import Progress
 
 from hydra_plugins.quantsweep_sweeper._search_space import SearchSpace
+from trainer.tracking import NullTracker, Tracker
 
 
 @dataclass(frozen=True)
@@ -74,3 +75,4 @@ class Session:
     results: list[tuple[int, str, float | None]] = field(default_factory=list)
     consecutive_failures: int = 0
     successes: int = 0
+    tracker: Tracker = field(default_factory=NullTracker)  # tracking=mlflow: logs each trial
