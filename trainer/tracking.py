@@ -160,3 +160,18 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     for key, value in data.items():
         out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
     return out
+
+
+def log_leaderboard(
+    config: TrackingConfig | None,
+    artifacts_dir: str | Path,
+    name: str,
+    directory: Path,
+    rows: list[dict[str, Any]],
+) -> None:
+    """A campaign's leaderboard as a run of the experiment ``campaigns`` (or
+    ``tracking.experiment``): the files of ``directory``, and each row's numbers as metrics
+    named ``<row name>.<key>``. Nothing happens with ``tracking=none``."""
+    open_tracker(config, artifacts_dir, experiment="campaigns").log_leaderboard(
+        name, directory, rows
+    )

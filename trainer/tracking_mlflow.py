@@ -77,6 +77,8 @@ class MlflowTracker:
         # One request each, bounded: retrying is ours (mlflow's default retries for minutes)
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(math.ceil(config.timeout_s)))
+        # no "View run at" line per run on stdout, through the progress bar
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         self.config = config
         self.uri = absolute_uri(uri)
         self.experiment = experiment
@@ -485,7 +487,7 @@ class MlflowTracker:
         self.client.log_batch(
             run_id,
             metrics=metrics,
-            params=[Param(k, param_value(v)) for k, v in params.items()],
+            params=[Param(key(k), param_value(v)) for k, v in params.items()],
             tags=[RunTag(k, v) for k, v in tags.items()],
         )
 
@@ -524,6 +526,15 @@ def config_params(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in flatten(config).items() if not k.startswith(("trial.", "hydra."))}
 
 
+def key(name: str) -> str:
+    """A name MLflow accepts for a param or metric (``1h+4h`` -> ``1h_4h``)."""
+    return _NOT_IN_KEY.sub("_", name)[:MAX_KEY_LENGTH]
+
+
+_NOT_IN_KEY = re.compile(r"[^\w\-. :/]")
+MAX_KEY_LENGTH = 250
+
+
 def param_value(value: Any) -> str:
     text = json.dumps(value) if isinstance(value, list | dict) else str(value)
     return text[:MAX_PARAM_LENGTH]
@@ -532,10 +543,10 @@ def param_value(value: Any) -> str:
 def metric_list(data: dict[str, Any], timestamp: int) -> list[Metric]:
     """Every number of nested dicts as a metric (``valid.f1_up``); lists and text are skipped."""
     out = []
-    for key, value in flatten(data).items():
+    for name, value in flatten(data).items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
-        out.append(Metric(key, float(value), timestamp, 0))
+        out.append(Metric(key(name), float(value), timestamp, 0))
     return out
 
 
