@@ -123,7 +123,12 @@ def open_tracker(
     """
     if config is None or config.name == "none":
         return NullTracker()
-    from trainer.tracking_mlflow import MlflowTracker
+    try:
+        from trainer.tracking_mlflow import MlflowTracker
+    except ImportError as exc:
+        raise UserError(
+            f"tracking=mlflow needs MLflow ({exc}); install it: pip install -e '.[mlflow]'"
+        ) from None
 
     return MlflowTracker(
         config,
