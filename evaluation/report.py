@@ -68,8 +68,8 @@ def to_json(ev: Evaluation, promoted_to: Path | None) -> dict[str, Any]:
         "target_strategy": ev.target_strategy,
         "signal_check": {
             "hit_rate": target["hit_rate"],
-            "n_trades": target["n_trades"],
-            "z_vs_coin": hit_rate_z(float(target["hit_rate"]), int(target["n_trades"])),
+            "n_held_periods": target["n_held_periods"],
+            "z_vs_coin": hit_rate_z(float(target["hit_rate"]), int(target["n_held_periods"])),
         },
         "guardrails": {
             s: {"passed": all(g.passed for g in gs), "checks": [g.to_json() for g in gs]}

@@ -216,8 +216,8 @@ def test_no_signal_control_promotes_nothing_and_hits_like_a_coin(
     assert not data["reproducibility"]["data_matches_run"]
     for strategy in ("1h", "4h", "1h+4h"):
         s = data["backtests"][strategy]
-        assert s["n_trades"] > 200
-        assert abs(hit_rate_z(s["hit_rate"], s["n_trades"])) < 3.0, (strategy, s)
+        assert s["n_held_periods"] > 200
+        assert abs(hit_rate_z(s["hit_rate"], s["n_held_periods"])) < 3.0, (strategy, s)
     assert not (tmp_path / "promoted").exists()
 
 

@@ -18,7 +18,14 @@ COLUMNS = (
     "hit_rate",
     "auc",
     "n_trades",
+    "exposure",
+    "win_rate",
+    "turnover_per_year",
+    "avg_hold_hours",
+    "gross_return",
+    "cost_return",
     "cum_return",
+    "break_even_bps",
     "buy_and_hold_return",
     "max_drawdown",
     "sharpe",
@@ -41,6 +48,8 @@ def print_metrics(metrics: dict[str, Any], run_dir: Path, console: Console | Non
 
 
 def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
     return str(v) if isinstance(v, int) else f"{v:.4f}"
 
 
