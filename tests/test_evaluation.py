@@ -147,9 +147,18 @@ def test_report_has_every_artifact_and_lists_each_guardrail(
     assert repro["data_matches_run"]
     html = (report / "report.html").read_text()
     assert "data:image/png;base64," in html and "FAIL" in html
-    assert "| hit_rate |" in (report / "report.md").read_text()
+    md = (report / "report.md").read_text()
+    assert "| hit_rate |" in md
+    assert "| strategy | gross return | costs | net return | break-even bps |" in md
     series = pd.read_parquet(report / "series.parquet")
     assert len(series) == data["walk_forward"]["n_hours"]
+    for name, bt in data["backtests"].items():  # the money, gross and net, from the series
+        gross = float(np.prod(1 + series[f"gross_{name}"]) - 1)
+        net = float(np.prod(1 + series[f"net_{name}"]) - 1)
+        assert bt["gross_return"] == pytest.approx(gross, rel=1e-9)
+        assert bt["total_return"] == pytest.approx(net, rel=1e-9)
+        assert bt["cost_return"] == pytest.approx(gross - net, rel=1e-9, abs=1e-12)
+        assert "break_even_vs_buy_and_hold_bps" in bt
 
 
 def test_walk_forward_never_trains_on_the_future_and_tests_tile_the_period(

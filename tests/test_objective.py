@@ -14,6 +14,7 @@ from trainer.objective import (
     auc,
     calibrate,
     candidate_rules,
+    candidate_thresholds,
     metrics,
     objective_at,
     skill,
@@ -225,3 +226,38 @@ def test_scoring_thresholds_refuses_scores_that_are_not_finite() -> None:
     scores[3] = np.nan
     with pytest.raises(ValueError, match="finite"):
         objective_at(scores, y_up, returns, hours, np.array([0.5]), SPEC)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "min_hold_hours"), [("hysteresis", 1), ("threshold", 8), ("hysteresis", 4)]
+)
+def test_a_rule_with_memory_is_calibrated_among_the_best_plain_thresholds(
+    strategy: str, min_hold_hours: int
+) -> None:
+    returns, y_up, hours = _market(3000, seed=4)
+    scores = returns * 0.3 + np.random.default_rng(2).normal(0, 0.01, returns.size)
+    spec = ObjectiveSpec(
+        "net_sharpe",
+        1.0,
+        -0.1,
+        1,
+        7.0,
+        strategy=strategy,
+        bands=(0.05, 0.2) if strategy == "hysteresis" else (0.0,),
+        min_hold_hours=min_hold_hours,
+    )
+    rule, value = calibrate(scores, y_up, returns, hours, spec)
+    # the value reported is the chosen rule's own objective
+    own = objective_at(
+        scores, y_up, returns, hours, np.array([rule.upper]), spec, np.array([rule.lower])
+    )
+    assert value == own[0]
+    assert rule.min_hold == min_hold_hours and rule.name == strategy
+    if strategy == "hysteresis":
+        assert rule.lower < rule.upper
+    # its entry threshold is one of the plain rule's best few
+    plain = ObjectiveSpec("net_sharpe", 1.0, -0.1, 1, 7.0)
+    thresholds = candidate_thresholds(scores, 49)
+    screen = objective_at(scores, y_up, returns, hours, thresholds, plain)
+    best_few = thresholds[np.argsort(-screen, kind="stable")[: objective_module.SCREENED]]
+    assert rule.upper in best_few

@@ -23,7 +23,7 @@ decision rule that turns scores into positions) and its money come from ``traine
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -205,14 +205,10 @@ def candidate_rules(scores: np.ndarray, spec: ObjectiveSpec) -> tuple[np.ndarray
         uppers = candidate_thresholds(scores, spec.n_thresholds, spec.quantile_range)
         return uppers, uppers
     qs = np.linspace(spec.quantile_range[0], spec.quantile_range[1], spec.n_thresholds)
-    ups = np.quantile(scores, qs)
-    pairs = np.concatenate(
-        [
-            np.stack([ups, np.quantile(scores, np.clip(qs - band, 0.0, 1.0))])
-            for band in sorted(spec.bands, reverse=True)
-        ],
-        axis=1,
-    )
+    bands = sorted(spec.bands, reverse=True)
+    levels = np.concatenate([qs, *(np.clip(qs - band, 0.0, 1.0) for band in bands)])
+    at = np.quantile(scores, levels).reshape(len(bands) + 1, qs.size)  # one partition
+    pairs = np.concatenate([np.stack([at[0], at[1 + i]]) for i in range(len(bands))], axis=1)
     _, first = np.unique(pairs, axis=1, return_index=True)
     keep = np.sort(first)
     return pairs[0, keep], pairs[1, keep]
@@ -315,6 +311,12 @@ def drawdowns_at(
     return money_at(scores, returns, hours, thresholds, thresholds, spec)[0]
 
 
+# A rule with memory (hysteresis, a minimum holding time) costs several times the plain
+# threshold rule per candidate: calibration screens the thresholds with the plain rule and
+# scores only the best few with the rule itself (every band of each).
+SCREENED = 3
+
+
 def calibrate(
     scores: np.ndarray,
     y_up: np.ndarray,
@@ -324,13 +326,28 @@ def calibrate(
 ) -> tuple[Rule, float]:
     """(rule, objective): the candidate rule that maximises the objective on these rows.
 
-    Only ever called on validation data. Rows without a score (NaN) are ignored.
+    Only ever called on validation data. Rows without a score (NaN) are ignored. A rule with
+    memory is calibrated in two steps: the ``SCREENED`` best thresholds of the plain rule
+    (no band, no minimum holding time), then each of those with every band, under the rule
+    itself; the plain rule's own calibration is one step over every threshold.
     """
     ok = np.isfinite(scores)
     scores, y_up, returns, hours = scores[ok], y_up[ok], returns[ok], hours[ok]
     if scores.size == 0:
         return spec.rule(0.5), float("-inf")
     uppers, lowers = candidate_rules(scores, spec)
+    if spec.strategy == "hysteresis" or spec.min_hold > 1:
+        plain = replace(
+            spec,
+            strategy="threshold" if spec.strategy == "hysteresis" else spec.strategy,
+            bands=(0.0,),
+            min_hold_hours=1,
+        )
+        thresholds = candidate_thresholds(scores, spec.n_thresholds, spec.quantile_range)
+        screen = objective_at(scores, y_up, returns, hours, thresholds, plain)
+        best_few = thresholds[np.argsort(-screen, kind="stable")[:SCREENED]]
+        keep = np.isin(uppers, best_few)
+        uppers, lowers = uppers[keep], lowers[keep]
     values = objective_at(scores, y_up, returns, hours, uppers, spec, lowers)
     best = int(np.argmax(values))
     return spec.rule(float(uppers[best]), float(lowers[best])), float(values[best])

@@ -94,8 +94,10 @@ def _targets(
     with np.errstate(invalid="ignore"):
         up = scores > upper
         down = scores <= lower
-    out = np.where(up, 1.0, np.where(down, low, _CARRY))
-    out[~np.broadcast_to(known, out.shape)] = 0.0
+    out = np.where(down, low, _CARRY)
+    out[up] = 1.0
+    if not known.all():
+        out[~np.broadcast_to(known, out.shape)] = 0.0
     return out
 
 
@@ -103,7 +105,7 @@ def _carry_forward(targets: np.ndarray) -> np.ndarray:
     """Positions from targets along the last axis: each _CARRY keeps the previous position
     (flat before the first), vectorised by forward-filling the index of the last target."""
     n = targets.shape[-1]
-    idx = np.where(targets != _CARRY, np.arange(n), -1)
+    idx = np.where(targets != _CARRY, np.arange(n, dtype=np.int32), np.int32(-1))
     np.maximum.accumulate(idx, axis=-1, out=idx)
     filled = np.take_along_axis(targets, np.maximum(idx, 0), axis=-1)
     return np.where(idx >= 0, filled, 0.0)
