@@ -392,3 +392,35 @@ def test_default_market_full_evaluation_promotes_a_4h_tree_model_only_with_a_sig
     expected = EXIT_PASSED if promoted else EXIT_NOT_PROMOTED
     assert res.returncode == expected, res.stdout[-3000:] + res.stderr[-2000:]
     assert (tmp_path / "artifacts" / "promoted" / "4h_direction").exists() == promoted
+
+
+@pytest.mark.slow
+def test_no_signal_control_promotes_nothing_with_the_strategy_searched(tmp_path: Path) -> None:
+    """The negative control with the decision rule searched too: a 4h study over the model
+    and the strategy (hysteresis band, minimum holding time) on the embedded market without
+    a signal, its best evaluated through the default walk-forward: nothing is promoted."""
+    common = ["progress=false", "hardware.threads=1", "data.signal_strength=0"]
+    res = run_cli(
+        "trainer",
+        "target.horizon=4h",
+        *common,
+        "objective.metric=net_sharpe",
+        "strategy=hysteresis",
+        "strategy.band=interval(0.0,0.3)",
+        "strategy.min_hold_hours=choice(4,8,24)",
+        "hydra.sweeper.n_trials=6",
+        "-m",
+        cwd=tmp_path,
+        timeout=900,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    (study,) = (tmp_path / "artifacts" / "studies").iterdir()
+    res = run_cli(
+        "evaluation", f"run={study / 'best'}", "progress=false", cwd=tmp_path, timeout=900
+    )
+    assert res.returncode == EXIT_NOT_PROMOTED, res.stdout[-3000:] + res.stderr[-2000:]
+    assert not (tmp_path / "artifacts" / "promoted").exists()
+    (report,) = (tmp_path / "artifacts" / "reports").iterdir()
+    data = json.loads((report / "evaluation.json").read_text())
+    assert data["strategy"]["name"] == "hysteresis"
+    assert data["overfitting"]["available"], data["overfitting"]["reason"]
