@@ -36,7 +36,11 @@ COLUMNS = (
 
 def print_metrics(metrics: dict[str, Any], run_dir: Path, console: Console | None = None) -> None:
     console = console or Console()
-    table = Table(title=f"quantsweep run · threshold {metrics['threshold']:.4g}")
+    rule = metrics.get("rule") or {"name": "threshold"}
+    title = f"quantsweep run · {rule['name']} rule, threshold {metrics['threshold']:.4g}"
+    if rule.get("lower") is not None and rule["lower"] != metrics["threshold"]:
+        title += f", exit at {rule['lower']:.4g}"
+    table = Table(title=title)
     table.add_column("metric")
     table.add_column("valid", justify="right")
     table.add_column("test", justify="right")
