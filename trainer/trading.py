@@ -57,8 +57,8 @@ class Rule:
     ``upper``/``lower`` are in the scores' own units (set by calibration on valid). Long above
     ``upper``; at or below ``lower`` flat (short with ``allow_short``); in between the
     position carries on (``lower == upper``: the plain threshold rule). A position once opened
-    is held at least ``min_hold`` periods. ``target_vol`` (per period, not annualised) sizes
-    each position as target / realised volatility, at most ``max_leverage``.
+    is held at least ``min_hold`` periods. ``target_vol`` (vol_target only) sizes each position
+    as target / realised volatility, at most ``max_leverage``; both annualised.
     """
 
     name: str = "threshold"  # threshold | hysteresis | vol_target
@@ -66,7 +66,7 @@ class Rule:
     lower: float = 0.5
     min_hold: int = 1  # periods
     allow_short: bool = False
-    target_vol: float | None = None  # vol_target only: per-period volatility aimed at
+    target_vol: float | None = None  # vol_target only: annualised volatility aimed at
     max_leverage: float = 1.0
 
     def to_json(self) -> dict[str, float | int | str | bool | None]:
@@ -170,8 +170,9 @@ def positions(scores: np.ndarray, rule: Rule, vol: np.ndarray | None = None) -> 
     """THE decision rule: the position of each decision row, (n,), from its scores.
 
     scores: (n,) model scores of consecutive decision rows (NaN: no prediction -> flat).
-    vol: (n,) realised per-period volatility known at each row (``realised_vol``), needed by
-    ``vol_target`` only. The series starts flat.
+    vol: (n,) realised volatility known at each row, annualised like ``rule.target_vol``
+    (``realised_vol`` x sqrt(hours a year)), needed by ``vol_target`` only. The series starts
+    flat.
     """
     scores = np.asarray(scores, dtype=np.float64)
     targets = _targets(scores, rule.upper, rule.lower, rule.allow_short)
