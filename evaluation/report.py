@@ -115,6 +115,7 @@ def _fold_json(fold: dict[str, Any]) -> dict[str, Any]:
         "models": {
             h: {
                 "threshold": r.threshold,
+                "rule": r.rule.to_json(),
                 "seconds": r.seconds,
                 "test": {
                     k: r.metrics[k]
