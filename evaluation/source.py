@@ -26,7 +26,7 @@ from trainer.errors import UserError
 from trainer.tracking import TrackingConfig
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-GROUPS = ("model", "data", "features", "split", "hardware")
+GROUPS = ("model", "data", "features", "split", "hardware", "strategy")
 MANIFEST_FILE = "manifest.json"
 STUDY_MARKERS = ("summary.json", "journal.log", "best.json")  # the sweeper's study folder
 _MISSING = object()
@@ -151,6 +151,7 @@ def _choices(run_dir: Path, stored: DictConfig) -> dict[str, str]:
         "features": "default",
         "split": OmegaConf.select(stored, "split.name"),
         "hardware": OmegaConf.select(stored, "hardware.name"),
+        "strategy": OmegaConf.select(stored, "strategy.name") or "threshold",
     }
     for group in GROUPS:
         choice = recorded.get(group) or fallback[group]
