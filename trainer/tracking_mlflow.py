@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -32,6 +33,7 @@ import math
 import os
 import queue
 import re
+import sqlite3
 import threading
 import time
 import urllib.error
@@ -83,6 +85,15 @@ class MlflowTracker:
         self.uri = absolute_uri(uri)
         self.experiment = experiment
         self.explicit_experiment = config.experiment is not None
+        if self.uri.startswith("sqlite:///"):  # before the client, which opens the store
+            db = Path(self.uri.removeprefix("sqlite:///"))
+            try:
+                db.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UserError(
+                    f"tracking.uri={self.uri}: cannot create {db.parent} ({exc.strerror})"
+                ) from None
+            commit_without_fsync(str(db))
         self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
         self.not_logged: list[dict[str, str]] = []
         self.trials_logged = 0
@@ -110,12 +121,6 @@ class MlflowTracker:
                     f"{where}: cannot reach the tracking server ({reason}); start it"
                     " (mlflow server), fix tracking.uri, or run with tracking=none"
                 ) from None
-        elif self.uri.startswith("sqlite:///"):
-            db = Path(self.uri.removeprefix("sqlite:///"))
-            try:
-                db.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise UserError(f"{where}: cannot create {db.parent} ({exc.strerror})") from None
         try:
             self.client.search_experiments(max_results=1)
         except Exception as exc:  # MlflowException, SQLAlchemy errors, connection errors
@@ -501,6 +506,37 @@ class MlflowTracker:
                 self.client.log_artifacts(run_id, str(path), path.name)
             elif path.is_file():
                 self.client.log_artifact(run_id, str(path))
+
+
+@functools.cache
+def commit_without_fsync(db: str) -> None:
+    """WAL and ``synchronous=NORMAL`` on every connection to the SQLite store ``db``.
+
+    SQLite's default waits for the disk at each commit; MLflow commits about seven times a
+    run and dozens of times creating a store, which on a busy disk made tracking cost a study
+    more than its trials' logging itself. A power cut may now lose the last commits, never
+    corrupt the store; the run directories stay the record. Set before MLflow makes its
+    engine (which runs the schema's migrations), so by a listener on every engine, matching
+    the connection's file.
+    """
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    target = os.path.realpath(db)
+
+    def pragmas(connection: Any, _record: Any) -> None:
+        if not isinstance(connection, sqlite3.Connection):
+            return
+        cursor = connection.cursor()
+        try:
+            files = [row[2] for row in cursor.execute("PRAGMA database_list")]
+            if any(f and os.path.realpath(f) == target for f in files):
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    event.listen(Engine, "connect", pragmas)
 
 
 def run_tags(run_dir: Path | None, metadata: dict[str, Any]) -> dict[str, str]:
