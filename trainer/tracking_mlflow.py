@@ -115,6 +115,8 @@ class MlflowTracker:
                     self.uri.rstrip("/") + "/health", timeout=self.config.timeout_s
                 ):
                     pass
+            except urllib.error.HTTPError:
+                pass  # it answered (a proxy without /health): the store check below decides
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 reason = getattr(exc, "reason", exc)
                 raise UserError(
@@ -249,8 +251,10 @@ class MlflowTracker:
         return out.get("id")
 
     def log_trial(self, trial: FrozenTrial) -> None:
-        if self._queue is not None:
-            self._queue.put(trial)
+        if self._queue is None:  # no study opened: say so rather than drop it
+            self.not_logged.append({"what": f"trial {trial.number}", "error": "no study run"})
+            return
+        self._queue.put(trial)
 
     def _drain(self) -> None:
         assert self._queue is not None
