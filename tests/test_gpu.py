@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from tests.test_learner_contract import parts, tiny_params
 from trainer.learners import build_learner, load_learner
-from trainer.learners.base import FitContext, NullReporter
+from trainer.learners.base import FitContext, NullReporter, SplitData
 
 torch = pytest.importorskip("torch")
 
@@ -49,9 +49,20 @@ def test_a10_run_trains_on_cuda_in_bf16_and_reloads_on_the_cpu(
     meta = json.loads((tmp_path / "metadata.json").read_text())
     assert meta["device"] == "cuda"
     model_dir = next(p.parent for p in tmp_path.rglob("learner.json"))
+    trained_on = next(
+        json.loads(f.read_text())["trained_on"]
+        for f in model_dir.glob("*.json")
+        if "trained_on" in f.read_text()
+    )
+    assert trained_on == {"device": "cuda", "precision": "bf16"}
     learner = load_learner(model_dir)  # CUDA-trained weights load on the CPU
-    _, valid, _ = parts("direction")
-    assert learner.predict(valid).shape == (len(valid),)
+    n = 64
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, learner.n_features_)).astype(np.float32)  # type: ignore[attr-defined]
+    ts = (np.datetime64("2024-01-01T00", "h") + np.arange(n)).astype("datetime64[ns]")
+    part = SplitData(X, np.zeros(n), np.zeros(n), ts, np.zeros(n, dtype=np.int64))
+    scores = learner.predict(part)
+    assert scores.shape == (n,) and np.isfinite(scores[-1])
 
 
 @pytest.mark.parametrize("name", SEQUENCE)
@@ -61,8 +72,8 @@ def test_bf16_autocast_and_tf32_are_used_and_agree_with_fp32(name: str) -> None:
     bf16.fit(train_part, valid, NullReporter())
     assert torch.backends.cuda.matmul.fp32_precision == "tf32"
     seen: list[object] = []
-    last = list(bf16.model_.modules())[-1]  # type: ignore[attr-defined]
-    handle = last.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    head = bf16.model_.head  # type: ignore[attr-defined]
+    handle = head.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
     scores = bf16.predict(test)
     handle.remove()
     assert seen and all(d == torch.bfloat16 for d in seen)
