@@ -96,7 +96,9 @@ def weekly_gap(index: pd.Index) -> tuple[int, int, int, int] | None:
     (start, length), count = Counter(
         zip(starts.tolist(), missing[at].tolist(), strict=True)
     ).most_common(1)[0]
-    weeks = max(1, int((hours[-1] - hours[0]) // 168))
+    # the weeks in which that hour of the week lies inside the index's span
+    first = hours[0] + 1 + (start - int(hour_of_week_of(hours[:1] + 1)[0])) % 168
+    weeks = max(1, int((hours[-1] - first) // 168) + 1)
     if count < 3 or count < weeks / 2:
         return None
     return int(start), int(length), int(count), weeks
