@@ -333,3 +333,21 @@ def test_a_run_on_the_synthetic_market_with_the_fx_calendar_trains_and_records_i
     assert meta["config"]["data"]["calendar"] == "fx"
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["test"]["n_trades"] > 0
+    assert FX.hours_per_year == pytest.approx(24 * 365 * 120 / 168)  # Sharpe's hours a year
+    assert ALWAYS_OPEN.hours_per_year == 24 * 365
+
+
+def test_a_24_7_csv_missing_every_weekend_stops_in_one_line_suggesting_the_calendar(
+    tmp_path: Path,
+):
+    from tests.conftest import run_cli
+
+    raw = fx_table(weeks=10).rename_axis("timestamp").reset_index()
+    raw["timestamp"] = raw["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    raw.to_csv(tmp_path / "eurusd.csv", index=False)
+    res = run_cli("trainer", "data=csv", "data.path=eurusd.csv", "progress=false", cwd=tmp_path)
+    assert res.returncode == 2, res.stderr[-2000:]
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: market: the longest stretch")
+    assert "recurs in 10 of 10 weeks" in lines[0] and "set data.calendar=fx" in lines[0]
+    assert not list(tmp_path.rglob("metrics.json"))

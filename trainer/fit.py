@@ -37,6 +37,7 @@ def objective_spec(conf: TrainConfig) -> ObjectiveSpec:
             conf.objective.threshold_quantiles[0],
             conf.objective.threshold_quantiles[1],
         ),
+        hours_per_year=conf.data.trading_calendar().hours_per_year,
     )
 
 

@@ -41,6 +41,8 @@ class ObjectiveSpec:
     # Thresholds are tried between these quantiles of the validation scores: a threshold in
     # the extreme tails trades a handful of hours and fits their noise.
     quantile_range: tuple[float, float] = (0.05, 0.95)
+    # Trading hours a year, for the Sharpe ratio: fewer on a market that closes (data.calendar).
+    hours_per_year: float = HOURS_PER_YEAR
 
 
 def always_up_f1(y_up: np.ndarray) -> float:
@@ -252,7 +254,7 @@ def metrics(
         "n_trades": int(traded.sum()),
         "cum_return": float(np.prod(1.0 + net) - 1.0),
         "max_drawdown": mdd,
-        "sharpe": sharpe(net, HOURS_PER_YEAR / spec.horizon),
+        "sharpe": sharpe(net, spec.hours_per_year / spec.horizon),
         "objective": obj,
         "baseline_f1_up": always_up_f1(y_up),
         "skill": float(skill(pred, y_up, spec.metric)),

@@ -237,9 +237,9 @@ def open_rows(
     row = int(np.flatnonzero(closed)[0])
     raise UserError(
         f"{origin}, row {row + 1}: {table.index[row].isoformat()} is an hour the market is"
-        f" closed (data.calendar={calendar.name}: {calendar.describe()}); {int(closed.sum())}"
-        " rows are. Set data.closed_rows=drop to drop them, or describe the market's hours"
-        " with data.calendar=weekly and data.closures"
+        f" closed (data.calendar={calendar.name}: {calendar.describe()}); rows in closed"
+        f" hours: {int(closed.sum())}. Set data.closed_rows=drop to drop them, or describe the"
+        " market's hours with data.calendar=weekly and data.closures"
     )
 
 
