@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from trainer.config import validate
 from trainer.data.calendar import ALWAYS_OPEN, FX, Calendar, epoch_hours, make_calendar
 from trainer.data.causality import assert_causal, drop_after, noise_after, truncate_after
-from trainer.data.config import FeaturesConfig
+from trainer.data.config import ClosureConfig, FeaturesConfig
 from trainer.data.features import build_features
 from trainer.data.gaps import fill_short_gaps, gap_report, position_in_segment, segments
 from trainer.data.labels import make_labels
@@ -351,3 +351,109 @@ def test_a_24_7_csv_missing_every_weekend_stops_in_one_line_suggesting_the_calen
     assert len(lines) == 1 and lines[0].startswith("error: market: the longest stretch")
     assert "recurs in 10 of 10 weeks" in lines[0] and "set data.calendar=fx" in lines[0]
     assert not list(tmp_path.rglob("metrics.json"))
+
+
+# --- sources that carry the calendar ----------------------------------------------------------
+
+
+def _csv(market: pd.DataFrame, path: Path) -> Path:
+    raw = market.rename_axis("timestamp").reset_index()
+    raw["timestamp"] = raw["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    raw.to_csv(path, index=False)
+    return path
+
+
+def test_a_joined_source_keeps_the_price_files_open_hours_and_refuses_closed_rows(tmp_path: Path):
+    from trainer.data.config import JoinedDataConfig, RoleFileConfig
+    from trainer.data.market import load_market
+
+    market = fx_table(weeks=3)
+    _csv(market, tmp_path / "spot.csv")
+    files = {"spot": RoleFileConfig(path="spot.csv", role="price")}
+    table = load_market(JoinedDataConfig(root=str(tmp_path), files=files, calendar="fx"))
+    assert table.index.equals(market.index) and table.attrs["calendar"] == FX
+    assert table.attrs["gaps_before_fill"]["n_gaps"] == 0
+    with pytest.raises(UserError, match=r"spot\.csv, row 1: 2024-01-01T00:00:00\+00:00 is an hour"):
+        load_market(
+            JoinedDataConfig(
+                root=str(tmp_path),
+                files=files,
+                calendar="weekly",
+                closures=[ClosureConfig("Mon 00:00", "Tue 00:00")],
+            )
+        )
+
+
+def test_prepared_splits_keep_their_calendar_and_refuse_another(tmp_path: Path):
+    from trainer.data.config import NpzDataConfig, SyntheticDataConfig
+    from trainer.data.npz import read_table, write_splits
+    from trainer.dataset import build_table, segments_of
+
+    data = SyntheticDataConfig(start="2023-01-01", end="2023-04-30", calendar="fx")
+    table = build_table(data, FeaturesConfig())
+    fold = holdout(table.timestamps, (0.7, 0.15, 0.15), 4, table.calendar)
+    multi, _ = write_splits(tmp_path, table, fold, 4)
+    back = read_table(NpzDataConfig(path=str(multi)))
+    assert back.calendar == FX
+    # the parts are consecutive open hours but for the two embargoes; on 24/7, every weekend
+    assert int(back.segment.max()) == 2
+    assert int(segments_of(back.timestamps).max()) > 10
+    with pytest.raises(UserError, match="was written with calendar fx"):
+        read_table(
+            NpzDataConfig(
+                path=str(multi),
+                calendar="weekly",
+                closures=[ClosureConfig("Sat 00:00", "Mon 00:00")],
+            )
+        )
+
+
+def test_a_study_on_a_calendar_is_not_resumed_on_another_but_24_7_fingerprints_stay(
+    compose_cfg: Callable[..., DictConfig],
+):
+    from trainer.tuning import study_fingerprint
+
+    assert "calendar" not in study_fingerprint(compose_cfg())
+    fx = study_fingerprint(compose_cfg("data.calendar=fx"))
+    assert fx["calendar"]["name"] == "fx"
+
+
+@pytest.mark.slow
+def test_the_evaluation_walks_forward_over_the_open_hours_of_an_fx_run(tmp_path: Path):
+    import json
+
+    from tests.conftest import run_cli
+
+    res = run_cli(
+        "trainer",
+        "data.calendar=fx",
+        "target.horizon=4h",
+        "model.n_estimators=30",
+        "progress=false",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    res = run_cli(
+        "evaluation",
+        "run=run",
+        "artifacts_dir=art",
+        "walk_forward.start=2024-01-01",
+        "walk_forward.end=2025-12-31",
+        "progress=false",
+        cwd=tmp_path,
+        timeout=900,
+    )
+    assert res.returncode in (0, 3), res.stderr[-3000:]  # 3: evaluated, not promoted
+    (out,) = (tmp_path / "art" / "reports").iterdir()
+    report = json.loads((out / "evaluation.json").read_text())
+    wf = report["walk_forward"]
+    assert wf["n_folds"] == 8
+    series = pd.read_parquet(out / "series.parquet")
+    hours = series["timestamp"].to_numpy().astype("datetime64[h]").astype(np.int64)
+    assert FX.is_open(hours).all()  # the out-of-sample hours are the market's open hours
+    period = pd.date_range("2024-01-01", "2025-12-31 23:00", freq="h", tz="UTC")
+    open_hours = int(FX.is_open(epoch_hours(period)).sum())
+    assert open_hours - 24 <= wf["n_hours"] == len(series) <= open_hours
+    assert np.diff(FX.clock(hours)).max() == 1  # test parts tile: no open hour left out
