@@ -13,15 +13,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from omegaconf import DictConfig
 
 from trainer.config import validate
 from trainer.data.calendar import ALWAYS_OPEN, FX, Calendar, epoch_hours, make_calendar
 from trainer.data.causality import assert_causal, drop_after, noise_after, truncate_after
 from trainer.data.config import ClosureConfig, FeaturesConfig
-from trainer.data.features import build_features
+from trainer.data.features import FAMILIES, build_features
 from trainer.data.gaps import fill_short_gaps, gap_report, position_in_segment, segments
 from trainer.data.labels import make_labels
+from trainer.data.synthetic import generate_market
 from trainer.data.validate import market_table
 from trainer.errors import UserError
 from trainer.fit import hours_of
@@ -190,23 +193,44 @@ def test_windows_z_scores_and_labels_count_open_hours_across_a_weekend():
         build_features(market, cfg, calendar=ALWAYS_OPEN)
 
 
-FX_PERTURBATIONS = {
-    "noise": noise_after(seed=3, size=0.05),
-    "truncate": truncate_after,
-    "drop 3 open hours": drop_after(3),
-}
+def _fx_synthetic() -> pd.DataFrame:
+    """The synthetic market (every role) with the FX weekend closure left out."""
+    market = generate_market("2023-01-01", "2023-02-28", seed=3, signal_strength=0.05)
+    return market[FX.is_open(epoch_hours(market.index))]
 
 
-@pytest.mark.parametrize("stamp", ["2024-01-12 21:00", "2024-01-14 22:00", "2024-01-15 01:00"])
-@pytest.mark.parametrize("perturb", list(FX_PERTURBATIONS.values()), ids=list(FX_PERTURBATIONS))
-def test_changing_the_future_never_changes_a_past_feature_across_a_closure(stamp, perturb):
-    market = fx_table(weeks=3)
-    market["high"] = market["close"] * 1.001
-    market["low"] = market["close"] * 0.999
-    t = at(market, stamp)  # the last hour before a closure, the first after, one later
-    assert_causal(lambda m: build_features(m, FeaturesConfig(), calendar=FX), market, t, perturb)
-    # labels are known h open hours later: shifted there, they are causal too
-    assert_causal(lambda m: make_labels(m, (1, 4), FX).shift(4).to_numpy(), market, t, perturb)
+FX_MARKET = _fx_synthetic()
+# the last open hour before each weekend and the first two after it
+_SUNDAYS = np.flatnonzero(np.diff(epoch_hours(FX_MARKET.index)) > 1) + 1
+AROUND_CLOSURES = sorted({int(i) for s in _SUNDAYS for i in (s - 1, s, s + 1) if i >= 200})
+fx_perturbations = st.one_of(
+    st.builds(noise_after, st.integers(0, 10_000), st.floats(0.001, 0.5)),
+    st.just(truncate_after),
+    st.builds(drop_after, st.integers(1, 30)),
+)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    t=st.one_of(st.sampled_from(AROUND_CLOSURES), st.integers(200, len(FX_MARKET) - 40)),
+    perturb=fx_perturbations,
+)
+def test_changing_the_future_never_changes_a_past_feature_across_a_closure(family, t, perturb):
+    assert len(_SUNDAYS) >= 6 and FAMILIES[family](FX_MARKET, FeaturesConfig())
+    assert_causal(
+        lambda m: build_features(m, FeaturesConfig(), [family], calendar=FX),
+        FX_MARKET,
+        t,
+        perturb,
+    )
+
+
+@settings(max_examples=20, deadline=None)
+@given(t=st.sampled_from(AROUND_CLOSURES), perturb=fx_perturbations)
+def test_labels_shifted_to_when_they_are_known_are_causal_across_a_closure(t, perturb):
+    # the label of row t is known 4 open hours later: shifted there, nothing sees the future
+    assert_causal(lambda m: make_labels(m, (1, 4), FX).shift(4).to_numpy(), FX_MARKET, t, perturb)
 
 
 def test_the_loaded_calendar_travels_with_the_table_when_none_is_passed():
