@@ -67,11 +67,6 @@ class Calendar:
         """(open per week,) int64: the hours of the week that are open, in order."""
         return np.flatnonzero(self._open).astype(np.int64)
 
-    @property
-    def hours_per_year(self) -> float:
-        """Open hours in a 365-day year (8760 on 24/7)."""
-        return 24 * 365 * int(self._open.sum()) / WEEK
-
     def is_open(self, hours: np.ndarray) -> np.ndarray:
         """(n,) bool for (n,) int64 epoch hours."""
         if self.always_open:
