@@ -315,6 +315,39 @@ def backtest(
     )
 
 
+def money_of_rows(
+    pos: np.ndarray, ret: np.ndarray, cost_bps: float, periods_per_year: float, sharpe: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(max drawdown, compounded net return, annualised net Sharpe or 0) of each row of
+    (k, n) positions against (n,) simple returns: ``backtest``'s arithmetic, the same
+    operations in the same order (bit-identical drawdowns and returns), in place on the block.
+    Calibration scores its candidate rules with it."""
+    k, n = pos.shape
+    if n == 0:
+        return np.zeros(k), np.zeros(k), np.zeros(k)
+    # net = position x return - |position change| x cost (flat before row 0)
+    traded = np.empty_like(pos)
+    traded[:, 0] = pos[:, 0]
+    np.subtract(pos[:, 1:], pos[:, :-1], out=traded[:, 1:])
+    np.abs(traded, out=traded)
+    traded *= cost_bps * 1e-4
+    equity = pos * ret
+    equity -= traded
+    sharpes = np.zeros(k)
+    if sharpe and n >= 2:
+        sd = np.std(equity, axis=1, ddof=1)
+        mean = np.mean(equity, axis=1)
+        ok = sd > 0
+        sharpes = np.where(ok, mean / np.where(ok, sd, 1.0) * np.sqrt(periods_per_year), 0.0)
+    equity += 1.0
+    np.multiply.accumulate(equity, axis=1, out=equity)
+    total = equity[:, -1] - 1.0
+    peak = np.maximum.accumulate(equity, axis=1, out=traded)
+    np.maximum(peak, 1.0, out=peak)  # the curve starts at 1.0
+    equity /= peak
+    return np.minimum(np.min(equity, axis=1) - 1.0, 0.0), total, sharpes
+
+
 def _drawdown(equity: np.ndarray) -> np.ndarray:
     peak = np.maximum.accumulate(equity) if equity.size else equity
     peak = np.maximum(peak, 1.0)  # the starting capital 1.0 is the first peak
