@@ -174,7 +174,11 @@ def test_calibrate_with_one_score_or_none() -> None:
         # TP 1, FN 0, FP 1
         ([1, 0], [0.9, 0.8], {"f1_up": 2 / 3, "up_recall": 1.0, "precision_up": 0.5}),
         # nothing up, nothing predicted up, nothing traded
-        ([0, 0], [0.1, 0.2], {"f1_up": 0.0, "up_recall": 0.0, "precision_up": 0.0}),
+        (
+            [0, 0],
+            [0.1, 0.2],
+            {"f1_up": 0.0, "up_recall": 0.0, "precision_up": 0.0, "hit_rate": 0.0},
+        ),
     ],
 )
 def test_classification_metrics_of_small_confusions(
