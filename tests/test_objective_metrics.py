@@ -199,7 +199,7 @@ def test_the_metrics_skill_uses_the_specs_metric() -> None:
 
 def test_a_score_at_the_threshold_is_not_an_up_prediction_in_the_metrics() -> None:
     m = metrics(np.array([0.5, 0.9]), 0.5, np.array([1.0, 1.0]), LOG_RET[:2], HOURS[:2], SPEC)
-    assert m["up_recall"] == pytest.approx(0.5) and m["n_trades"] == 1
+    assert m["up_recall"] == pytest.approx(0.5) and m["precision_up"] == 1.0
 
 
 def test_a_held_hour_that_did_not_move_is_not_a_hit() -> None:
