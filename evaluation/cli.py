@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from omegaconf import DictConfig, OmegaConf
 
 from evaluation.config import EvaluationConfig
-from trainer.errors import UserError
+from trainer.config import plain
+from trainer.errors import UserError, check_finite
 
 if TYPE_CHECKING:
     from evaluation.evaluate import Evaluation
@@ -67,6 +68,7 @@ def _quote(text: str) -> str:
 def to_schema(cfg: DictConfig | EvaluationConfig) -> EvaluationConfig:
     if isinstance(cfg, EvaluationConfig):
         return cfg
+    check_finite(plain(cfg))
     try:
         obj = OmegaConf.to_object(cfg)
     except UserError:

@@ -153,6 +153,22 @@ CASES = [
         expect="model.max_depth=0",
         why="config",
     ),
+    trainer("NaN in a float key", "costs.fee_bps=nan", expect="costs.fee_bps=nan: not a finite"),
+    trainer(
+        "inf in a learner float",
+        "model.min_child_weight=inf",
+        expect="model.min_child_weight=inf",
+        slow=True,
+    ),
+    sweep(
+        "NaN in a sweeper setting",
+        "hydra.sweeper.heartbeat_interval=nan",
+        expect="hydra.sweeper.heartbeat_interval=nan",
+        why="config",
+        slow=True,
+    ),
+    sweep("negative seed in a sweep", "seed=-1", expect="seed=-1: a seed must be", why="config"),
+    trainer("seed beyond 2**32-1", f"seed={2**40}", expect=f"seed={2**40}", slow=True),
     # -- data -------------------------------------------------------------------------------
     trainer(
         "missing csv file",

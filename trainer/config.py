@@ -23,7 +23,7 @@ from trainer.data.config import (
     ParquetDataConfig,
     SyntheticDataConfig,
 )
-from trainer.errors import UserError, at_least, one_of
+from trainer.errors import UserError, at_least, check_finite, check_seed, one_of
 from trainer.learners.config import (
     EnsembleConfig,
     LightGBMConfig,
@@ -160,6 +160,9 @@ class TrainConfig:
     artifacts_dir: str = "artifacts"
     progress: bool = True  # progress bars and the closing metrics table
 
+    def __post_init__(self) -> None:
+        check_seed("seed", self.seed)
+
 
 def register() -> None:
     """Put every schema in the ConfigStore (idempotent)."""
@@ -194,6 +197,7 @@ def validate(cfg: DictConfig | TrainConfig) -> TrainConfig:
     """
     if isinstance(cfg, TrainConfig):
         return cfg
+    check_finite(plain(cfg))
     try:
         obj = OmegaConf.to_object(cfg)
     except UserError:
@@ -205,6 +209,15 @@ def validate(cfg: DictConfig | TrainConfig) -> TrainConfig:
     if not isinstance(obj, TrainConfig):
         raise UserError("config: the composed config is not a training config")
     return obj
+
+
+def plain(cfg: DictConfig) -> Any:
+    """A composed config as plain data for the generic checks; None where it cannot resolve
+    (the schema conversion then names the key)."""
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # an interpolation error: reported by OmegaConf.to_object with its key
+        return None
 
 
 def to_dict(obj: Any) -> Any:

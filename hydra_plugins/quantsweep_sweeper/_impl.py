@@ -60,7 +60,7 @@ from hydra_plugins.quantsweep_sweeper._session import (
 )
 from hydra_plugins.quantsweep_sweeper._study import check_and_record, drop_keys, open_study
 from hydra_plugins.quantsweep_sweeper.link import open_storage, pruner_spec, resolve_storage
-from trainer.errors import UserError
+from trainer.errors import UserError, check_finite, check_seed, finite
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +106,12 @@ class QuantsweepSweeperImpl(Sweeper):
             heartbeat_interval,
             grace_period,
         )
-        self.seed, self.sampler_cfg = _split_seed(sampler)
+        check_finite(
+            {"sampler": _plain(sampler), "pruner_kwargs": _plain(pruner_kwargs)}, "hydra.sweeper"
+        )
+        self.sampler = sampler
         try:
-            self.sampler_class = get_class(str(self.sampler_cfg.get("_target_")))
+            self.sampler_class = get_class(str(sampler.get("_target_")))
         except Exception as exc:  # hydra's ImportError wrapper
             raise UserError(f"hydra.sweeper.sampler._target_: {first_line(exc)}") from None
         self.direction = direction
@@ -138,6 +141,7 @@ class QuantsweepSweeperImpl(Sweeper):
     ) -> None:
         self.hydra_context = hydra_context
         self.config = config
+        self.seed, self.sampler_cfg = _split_seed(self.sampler, config)
         self.context: HydraContext = hydra_context  # typed non-optional copies of the above
         self.master: DictConfig = config
         self.launcher = Plugins.instance().instantiate_launcher(
@@ -489,6 +493,8 @@ def _check_settings(
             raise UserError(f"hydra.sweeper.{key}={value}: must be >= {low}")
     if n_jobs is not None and n_jobs < 1:
         raise UserError(f"hydra.sweeper.n_jobs={n_jobs}: must be >= 1 (or null)")
+    finite("hydra.sweeper.heartbeat_interval", heartbeat_interval)
+    finite("hydra.sweeper.grace_period", grace_period)
     if not 0 < heartbeat_interval < grace_period:
         raise UserError(
             f"hydra.sweeper.heartbeat_interval={heartbeat_interval}, grace_period="
@@ -496,11 +502,15 @@ def _check_settings(
         )
 
 
-def _split_seed(sampler: DictConfig) -> tuple[int, dict[str, Any]]:
+def _split_seed(sampler: DictConfig, config: DictConfig) -> tuple[int, dict[str, Any]]:
     """The sampler config's seed, and the rest of it as plain data."""
     sampler_cfg = OmegaConf.to_container(sampler, resolve=True)
     assert isinstance(sampler_cfg, dict)
     seed = sampler_cfg.pop("seed", None)
+    if seed is not None:
+        # by default `${seed}`, the run's own key: name the key the user set
+        own = seed == OmegaConf.select(config, "seed", default=None)
+        check_seed("seed" if own else "hydra.sweeper.sampler.seed", seed)
     # no seed: draw one, recorded with the study like any other
     drawn = int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
     return drawn, {str(k): v for k, v in sampler_cfg.items()}

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from omegaconf import MISSING
 
-from trainer.errors import UserError, at_least, in_range
+from trainer.errors import UserError, at_least, check_seed, in_range
 
 
 @dataclass
@@ -31,6 +31,7 @@ class SyntheticDataConfig(DataConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_seed("data.seed", self.seed)
         if not 0.0 <= self.signal_strength < 1.0:
             raise UserError(f"data.signal_strength={self.signal_strength}: must be in [0, 1)")
 

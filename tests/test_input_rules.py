@@ -1,0 +1,186 @@
+"""The rules every config key follows, checked over every key they apply to (in-process).
+
+Each rule is one check in the schema layer (``trainer.errors`` helpers called from the
+schemas and ``validate``), so a new key is covered without a new test; the subprocess side
+(one line, exit code 2) is in ``tests/test_bad_inputs.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from evaluation.cli import to_schema
+from evaluation.config import EvaluationConfig
+from evaluation.config import register as register_evaluation
+from tests.conftest import CONF
+from trainer.config import TrainConfig, validate
+from trainer.errors import UserError
+from trainer.learners.config import (
+    EnsembleConfig,
+    LightGBMConfig,
+    LSTMConfig,
+    TransformerConfig,
+    XGBoostConfig,
+)
+
+MODELS = {
+    "xgboost": XGBoostConfig,
+    "lightgbm": LightGBMConfig,
+    "lstm": LSTMConfig,
+    "transformer": TransformerConfig,
+    "ensemble": EnsembleConfig,
+}
+
+
+def _is_float(tp: Any) -> bool:
+    if tp is float:
+        return True
+    args = typing.get_args(tp)
+    return isinstance(tp, types.UnionType) and float in args
+
+
+def float_keys(schema: type, prefix: str = "") -> Iterator[str]:
+    """Every float (or optional float) field of a schema, dotted, nested schemas included;
+    a list of floats gives its first item."""
+    hints = typing.get_type_hints(schema)
+    for f in dataclasses.fields(schema):
+        tp, key = hints[f.name], f"{prefix}{f.name}"
+        if _is_float(tp):
+            yield key
+        elif typing.get_origin(tp) is list and typing.get_args(tp) == (float,):
+            yield f"{key}[0]"
+        elif dataclasses.is_dataclass(tp) and isinstance(tp, type):
+            yield from float_keys(tp, f"{key}.")
+
+
+def _train_cases() -> Iterator[tuple[str, str]]:
+    for model, schema in MODELS.items():
+        for key in float_keys(schema):
+            yield model, f"model.{key}"
+    for key in float_keys(TrainConfig):
+        if not key.startswith(("model.", "data.")):
+            yield "xgboost", key
+    yield "xgboost", "data.signal_strength"
+
+
+TRAIN_CASES = list(_train_cases())
+EVALUATION_CASES = list(float_keys(EvaluationConfig))
+
+
+@pytest.fixture(scope="module")
+def composed() -> Callable[[str], DictConfig]:
+    from trainer.config import register
+
+    register()
+    cache: dict[str, DictConfig] = {}
+
+    def get(model: str) -> DictConfig:
+        if model not in cache:
+            with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+                cache[model] = compose("train", overrides=[f"model={model}"])
+        return cache[model].copy()
+
+    return get
+
+
+def _set(cfg: DictConfig, key: str, value: float) -> None:
+    if key.endswith("[0]"):
+        node = OmegaConf.select(cfg, key[:-3])
+        node[0] = value
+    else:
+        OmegaConf.update(cfg, key, value, merge=False)
+
+
+def test_every_float_key_of_a_schema_is_listed() -> None:
+    # guards the enumeration itself: a typo in float_keys would make the table empty
+    keys = {k for _, k in TRAIN_CASES}
+    assert {"costs.fee_bps", "objective.drawdown_penalty", "model.min_child_weight"} <= keys
+    assert "objective.threshold_quantiles[0]" in keys
+    assert {"backtest.fee_bps", "guardrails.min_hit_rate"} <= set(EVALUATION_CASES)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")], ids=str)
+@pytest.mark.parametrize(("model", "key"), TRAIN_CASES, ids=lambda v: str(v))
+def test_every_float_key_of_a_run_refuses_nan_and_inf_naming_the_key(
+    composed: Callable[[str], DictConfig], model: str, key: str, bad: float
+) -> None:
+    cfg = composed(model)
+    _set(cfg, key, bad)
+    with pytest.raises(UserError, match=r"not a finite number") as err:
+        validate(cfg)
+    assert str(err.value).startswith(f"{key}=")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")], ids=str)
+@pytest.mark.parametrize("key", EVALUATION_CASES)
+def test_every_float_key_of_an_evaluation_refuses_nan_and_inf(key: str, bad: float) -> None:
+    register_evaluation()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("evaluation", overrides=["run=x"])
+    _set(cfg, key, bad)
+    with pytest.raises(UserError, match=rf"^{key.replace('[', '.').replace(']', '.')}=.*finite"):
+        to_schema(cfg)
+
+
+def test_a_float_given_to_an_ensemble_member_refuses_nan() -> None:
+    from trainer.learners.config import MemberConfig
+
+    member = MemberConfig(name="x", model="xgboost", overrides={"min_child_weight": "nan"})
+    with pytest.raises(UserError, match="min_child_weight=nan: not a finite number"):
+        EnsembleConfig(members=[member])
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "accepted"),
+    [
+        ("seed", 0, True),
+        ("seed", 2**32 - 1, True),
+        ("seed", -1, False),
+        ("seed", 2**32, False),
+        ("seed", 2**40, False),
+        ("seed", 2**63, False),
+        ("data.seed", 7, True),
+        ("data.seed", -3, False),
+        ("data.seed", 2**33, False),
+    ],
+)
+def test_seeds_are_accepted_in_one_range(
+    composed: Callable[[str], DictConfig], key: str, value: int, accepted: bool
+) -> None:
+    cfg = composed("xgboost")
+    OmegaConf.update(cfg, key, value, merge=False)
+    if accepted:
+        conf = validate(cfg)
+        assert (conf.seed if key == "seed" else getattr(conf.data, "seed", None)) == value
+    else:
+        with pytest.raises(UserError, match=rf"^{key}={value}: a seed must be an integer in"):
+            validate(cfg)
+
+
+def test_the_largest_seed_trains_and_metadata_records_it_as_given(
+    compose_cfg: Callable[..., DictConfig], tmp_path: Any
+) -> None:
+    import json
+
+    from trainer.train import train
+
+    train(compose_cfg(f"seed={2**32 - 1}", "model.n_estimators=5"), tmp_path)
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    assert meta["seed"] == meta["seeds"]["numpy"] == 2**32 - 1
+
+
+def test_reproduce_seeds_wrap_inside_the_seed_range() -> None:
+    from optuna.trial import create_trial
+
+    from hydra_plugins.quantsweep_sweeper._finish import reproduce_seed_list
+
+    best = create_trial(value=1.0, user_attrs={"seed": 2**32 - 2})
+    assert reproduce_seed_list(best, 0, 3) == [2**32 - 1, 0, 1]
