@@ -167,6 +167,25 @@ CASES = [
         why="config",
         slow=True,
     ),
+    trainer(
+        "unbounded thresholds",
+        "objective.n_thresholds=100000000",
+        expect="objective.n_thresholds=100000000: must be in [2, 500] (",
+    ),
+    trainer(
+        "thread count past any machine",
+        "model=lstm",
+        "hardware.threads=100000",
+        expect="hardware.threads=100000",
+        slow=True,
+    ),
+    evaluation(
+        "CSCV blocks past memory",
+        "run={run1h}",
+        "overfitting.n_blocks=40",
+        expect="overfitting.n_blocks=40: must be in [2, 16] (",
+        why="config",
+    ),
     sweep("negative seed in a sweep", "seed=-1", expect="seed=-1: a seed must be", why="config"),
     trainer("seed beyond 2**32-1", f"seed={2**40}", expect=f"seed={2**40}", slow=True),
     # -- data -------------------------------------------------------------------------------

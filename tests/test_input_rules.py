@@ -184,3 +184,79 @@ def test_reproduce_seeds_wrap_inside_the_seed_range() -> None:
 
     best = create_trial(value=1.0, user_attrs={"seed": 2**32 - 2})
     assert reproduce_seed_list(best, 0, 3) == [2**32 - 1, 0, 1]
+
+
+# Keys that set memory or time, each with the smallest value past its upper bound.
+RUN_BOUNDS = [
+    ("xgboost", "objective.n_thresholds", 501),
+    ("xgboost", "hardware.threads", 100_000),
+    ("xgboost", "hardware.n_jobs", 257),
+    ("xgboost", "hardware.batch_size", 65_537),
+    ("xgboost", "model.n_estimators", 100_001),
+    ("xgboost", "model.early_stopping_rounds", 100_001),
+    ("xgboost", "model.max_depth", 17),
+    ("lightgbm", "model.n_estimators", 100_001),
+    ("lightgbm", "model.num_leaves", 4097),
+    ("lstm", "model.sequence_len", 513),
+    ("lstm", "model.batch_size", 65_537),
+    ("lstm", "model.micro_batch_size", 65_537),
+    ("lstm", "model.max_epochs", 100_001),
+    ("lstm", "model.hidden_dim", 4097),
+    ("transformer", "model.d_model", 4097),
+    ("transformer", "model.feedforward_dim", 16_385),
+    ("xgboost", "split.step_months", 121),
+    ("xgboost", "split.embargo_hours", 8761),
+    ("xgboost", "data.max_ffill_hours", 169),
+    ("xgboost", "features.price.zscore_windows[0]", 8761),
+    ("xgboost", "features.funding.delta_windows[0]", 10**9),
+]
+EVALUATION_BOUNDS = [
+    ("overfitting.n_blocks", 18),
+    ("overfitting.n_blocks", 40),
+    ("walk_forward.infer_steps", 201),
+    ("walk_forward.step_months", 121),
+    ("walk_forward.embargo_hours", 8761),
+    ("backtest.momentum_hours", 8761),
+]
+BOUNDED = r": must be (<= \S+|in \[\S+, \S+\]) \(.+\)$"  # the bound, then why it exists
+
+
+@pytest.mark.parametrize(("model", "key", "value"), RUN_BOUNDS, ids=lambda v: str(v))
+def test_keys_that_set_memory_or_time_have_an_upper_bound_with_its_reason(
+    composed: Callable[[str], DictConfig], model: str, key: str, value: int
+) -> None:
+    cfg = composed(model)
+    _set(cfg, key, value)
+    with pytest.raises(UserError, match=BOUNDED) as err:
+        validate(cfg)
+    assert str(err.value).startswith(key.split("[")[0])
+
+
+@pytest.mark.parametrize(("key", "value"), EVALUATION_BOUNDS, ids=lambda v: str(v))
+def test_evaluation_keys_that_set_memory_or_time_have_an_upper_bound(key: str, value: int) -> None:
+    register_evaluation()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("evaluation", overrides=["run=x", f"{key}={value}"])
+    with pytest.raises(UserError, match=rf"^{key}={value}" + BOUNDED):
+        to_schema(cfg)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("n_trials", 100_001), ("reproduce_seeds", 101), ("n_jobs", 257), ("grace_period", 1e6)],
+)
+def test_sweeper_keys_that_set_memory_or_time_have_an_upper_bound(key: str, value: float) -> None:
+    from hydra_plugins.quantsweep_sweeper._impl import _check_settings
+
+    settings: dict[str, Any] = {
+        "direction": "maximize",
+        "n_trials": 10,
+        "n_jobs": 1,
+        "reproduce_seeds": 3,
+        "max_consecutive_failures": 3,
+        "heartbeat_interval": 10.0,
+        "grace_period": 60.0,
+    }
+    settings[key] = value
+    with pytest.raises(UserError, match=rf"^hydra.sweeper.{key}=\S+" + BOUNDED):
+        _check_settings(**settings)

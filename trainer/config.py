@@ -23,7 +23,20 @@ from trainer.data.config import (
     ParquetDataConfig,
     SyntheticDataConfig,
 )
-from trainer.errors import UserError, at_least, check_finite, check_seed, one_of
+from trainer.errors import (
+    BATCH_WHY,
+    MAX_BATCH,
+    MAX_PROCESSES,
+    MAX_THREADS,
+    MAX_WINDOW_HOURS,
+    WINDOW_WHY,
+    UserError,
+    at_least,
+    check_finite,
+    check_seed,
+    in_range,
+    one_of,
+)
 from trainer.learners.config import (
     EnsembleConfig,
     LightGBMConfig,
@@ -65,7 +78,14 @@ class ObjectiveConfig:
         at_least("objective.drawdown_penalty", self.drawdown_penalty, 0.0)
         if self.max_drawdown is not None and not -1.0 <= self.max_drawdown <= 0.0:
             raise UserError(f"objective.max_drawdown={self.max_drawdown}: must be in [-1, 0]")
-        at_least("objective.n_thresholds", self.n_thresholds, 2)
+        in_range(
+            "objective.n_thresholds",
+            self.n_thresholds,
+            2,
+            500,
+            "each candidate is scored over every validation hour at once: memory grows as"
+            " n_thresholds x validation hours",
+        )
         q = self.threshold_quantiles
         if len(q) != 2 or not 0.0 <= q[0] < q[1] <= 1.0:
             raise UserError(
@@ -112,8 +132,8 @@ class SplitConfig:
         if abs(total - 1.0) > 1e-6:
             raise UserError(f"split.train + split.valid + split.test = {total:g}: must sum to 1")
         if self.embargo_hours is not None:
-            at_least("split.embargo_hours", self.embargo_hours, 0)
-        at_least("split.step_months", self.step_months, 1)
+            in_range("split.embargo_hours", self.embargo_hours, 0, MAX_WINDOW_HOURS, WINDOW_WHY)
+        in_range("split.step_months", self.step_months, 1, 120, "ten years a fold at most")
 
 
 @dataclass
@@ -130,10 +150,23 @@ class HardwareConfig:
     def __post_init__(self) -> None:
         one_of("hardware.device", self.device, ("auto", "cpu", "cuda"))
         one_of("hardware.precision", self.precision, ("fp32", "bf16", "fp16"))
-        at_least("hardware.threads", self.threads, 0)
-        at_least("hardware.n_jobs", self.n_jobs, 1)
+        in_range(
+            "hardware.threads",
+            self.threads,
+            0,
+            MAX_THREADS,
+            "threads per process: each holds a stack and a buffer; more than the cores only"
+            " adds contention",
+        )
+        in_range(
+            "hardware.n_jobs",
+            self.n_jobs,
+            1,
+            MAX_PROCESSES,
+            "parallel trial processes, each with its own copy of the data",
+        )
         if self.batch_size is not None:
-            at_least("hardware.batch_size", self.batch_size, 1)
+            in_range("hardware.batch_size", self.batch_size, 1, MAX_BATCH, BATCH_WHY)
 
 
 @dataclass

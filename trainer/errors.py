@@ -34,15 +34,35 @@ def at_least(key: str, value: float, low: float) -> None:
         raise UserError(f"{key}={value}: must be >= {low:g}")
 
 
-def in_range(key: str, value: float, low: float, high: float) -> None:
+def in_range(key: str, value: float, low: float, high: float, why: str = "") -> None:
+    """``why``: for a bound on memory or time, what grows with the value."""
     finite(key, value)
     if not low <= value <= high:
-        raise UserError(f"{key}={value}: must be in [{low:g}, {high:g}]")
+        reason = f" ({why})" if why else ""
+        raise UserError(f"{key}={value}: must be in [{low:g}, {high:g}]{reason}")
+
+
+def at_most(key: str, value: float, high: float, why: str) -> None:
+    """An upper bound on a key that sets memory or time, with what grows with it."""
+    finite(key, value)
+    if value > high:
+        raise UserError(f"{key}={value}: must be <= {high:g} ({why})")
 
 
 # One seed range for runs, sweeps and the synthetic market: what numpy, XGBoost, LightGBM,
 # scikit-learn and torch all take unchanged, so metadata records the seed that was used.
 SEED_MAX = 2**32 - 1
+
+
+# Bounds shared by several schemas, each with what grows with the value.
+ROUNDS_WHY = "boosting rounds or epochs: time grows with each; early stopping ends sooner"
+BATCH_WHY = "windows held at once: activation memory grows with batch_size x sequence_len"
+WINDOW_WHY = "hours of history a value needs: a longer window leaves fewer usable rows"
+MAX_ROUNDS = 100_000
+MAX_BATCH = 65_536
+MAX_WINDOW_HOURS = 8_760  # a year of hours
+MAX_PROCESSES = 256
+MAX_THREADS = 1_024
 
 
 def check_seed(key: str, value: object) -> None:

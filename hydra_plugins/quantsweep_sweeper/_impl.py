@@ -60,7 +60,14 @@ from hydra_plugins.quantsweep_sweeper._session import (
 )
 from hydra_plugins.quantsweep_sweeper._study import check_and_record, drop_keys, open_study
 from hydra_plugins.quantsweep_sweeper.link import open_storage, pruner_spec, resolve_storage
-from trainer.errors import UserError, check_finite, check_seed, finite
+from trainer.errors import (
+    MAX_PROCESSES,
+    UserError,
+    at_most,
+    check_finite,
+    check_seed,
+    finite,
+)
 
 log = logging.getLogger(__name__)
 
@@ -493,6 +500,21 @@ def _check_settings(
             raise UserError(f"hydra.sweeper.{key}={value}: must be >= {low}")
     if n_jobs is not None and n_jobs < 1:
         raise UserError(f"hydra.sweeper.n_jobs={n_jobs}: must be >= 1 (or null)")
+    at_most(
+        "hydra.sweeper.n_trials",
+        n_trials,
+        100_000,
+        "every session replays the study's whole history, which grows with each trial",
+    )
+    at_most("hydra.sweeper.reproduce_seeds", reproduce_seeds, 100, "each is a full run")
+    if n_jobs is not None:
+        at_most("hydra.sweeper.n_jobs", n_jobs, MAX_PROCESSES, "each trial in flight is a process")
+    at_most(
+        "hydra.sweeper.grace_period",
+        grace_period,
+        86_400,
+        "a dead worker's trial holds its budget this long",
+    )
     finite("hydra.sweeper.heartbeat_interval", heartbeat_interval)
     finite("hydra.sweeper.grace_period", grace_period)
     if not 0 < heartbeat_interval < grace_period:

@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 
 from omegaconf import MISSING
 
-from trainer.errors import UserError, at_least, check_seed, in_range
+from trainer.errors import (
+    MAX_WINDOW_HOURS,
+    WINDOW_WHY,
+    UserError,
+    at_most,
+    check_seed,
+    in_range,
+)
 
 
 @dataclass
@@ -17,7 +24,13 @@ class DataConfig:
     max_ffill_hours: int = 2
 
     def __post_init__(self) -> None:
-        at_least("data.max_ffill_hours", self.max_ffill_hours, 0)
+        in_range(
+            "data.max_ffill_hours",
+            self.max_ffill_hours,
+            0,
+            168,
+            "hours of prices invented by holding the last one; beyond a week, a gap",
+        )
 
 
 @dataclass
@@ -87,6 +100,8 @@ def _windows(key: str, values: list[int], low: int = 1) -> None:
     for v in values:
         if not isinstance(v, int) or v < low:
             raise UserError(f"{key}={list(values)}: every window must be an integer >= {low}")
+        at_most(key, v, MAX_WINDOW_HOURS, WINDOW_WHY)
+    at_most(f"{key} (count)", len(values), 32, "each window is a feature column per role")
 
 
 @dataclass
