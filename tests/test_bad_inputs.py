@@ -380,6 +380,11 @@ CASES = [
         expect="{a_file}",
     ),
     sweep(
+        "study journal damaged before intact records",
+        "hydra.sweeper.storage={damaged_journal}",
+        expect="study journal {damaged_journal}, line 2: not a journal record",
+    ),
+    sweep(
         "journal path is a directory", "hydra.sweeper.storage={a_dir}", expect="{a_dir}", slow=True
     ),
     sweep(
@@ -536,7 +541,9 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
         "a_dir": root / "a_dir",
         "not_a_db": root / "not_a_db.sqlite",
         "locked_db": root / "locked.sqlite",
+        "damaged_journal": root / "damaged.log",
     }
+    paths["damaged_journal"].write_text('{"op_code": 0}\nnot a record\n{"op_code": 0}\n')
     paths["not_a_run"].mkdir()
     paths["empty_csv"].write_text("")
     _market().drop(columns=["close"]).to_csv(paths["no_close"], index=False)
