@@ -73,9 +73,7 @@ RECOVERED = {
 
 
 @pytest.mark.parametrize("case", RECOVERED, ids=str)
-def test_damage_at_the_end_of_a_journal_keeps_every_intact_record(
-    journal: Path, case: str
-) -> None:
+def test_damage_at_the_end_of_a_journal_keeps_every_intact_record(journal: Path, case: str) -> None:
     damage, kept_delta = RECOVERED[case]
     intact = _records(journal)
     damage(journal)
