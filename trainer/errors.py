@@ -17,6 +17,10 @@ class UserError(ValueError):
     """
 
 
+class StudyStop(UserError):
+    """A trial's error that holds for every later trial of its study: the sweep stops at once."""
+
+
 def one_of(key: str, value: object, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise UserError(f"{key}={value!r}: must be one of {', '.join(allowed)}")

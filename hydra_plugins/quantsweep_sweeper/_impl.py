@@ -62,6 +62,7 @@ from hydra_plugins.quantsweep_sweeper._study import check_and_record, drop_keys,
 from hydra_plugins.quantsweep_sweeper.link import open_storage, pruner_spec, resolve_storage
 from trainer.errors import (
     MAX_PROCESSES,
+    StudyStop,
     UserError,
     at_most,
     check_finite,
@@ -250,6 +251,8 @@ class QuantsweepSweeperImpl(Sweeper):
         if self.fingerprint:
             fn: Callable[[DictConfig], dict[str, Any]] = get_method(self.fingerprint)
             searched = {override_key(k) for k in space.distributions}
+            if any(k.startswith("data.") for k in searched):
+                searched.add("data_hash")  # the data varies by design: no hash to hold trials to
             data.update(drop_keys(fn(self._task_config(fixed)), searched))
         return data
 
@@ -437,8 +440,8 @@ class QuantsweepSweeperImpl(Sweeper):
             return
         session.consecutive_failures += 1
         err = outcome.error
-        if isinstance(err, UserError) and session.successes == 0:
-            raise err  # the config is wrong for every trial: say so once, before the budget burns
+        if isinstance(err, UserError) and (session.successes == 0 or isinstance(err, StudyStop)):
+            raise err  # wrong for every trial: say so once, before the budget burns
         if session.consecutive_failures >= self.max_consecutive_failures:
             raise UserError(
                 f"study {self.study_name!r}: {session.consecutive_failures} trials failed in a"

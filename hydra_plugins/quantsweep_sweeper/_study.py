@@ -18,10 +18,9 @@ from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 
-from hydra_plugins.quantsweep_sweeper.link import PRUNER_ATTR, build_pruner
+from hydra_plugins.quantsweep_sweeper.link import FINGERPRINT_ATTR, PRUNER_ATTR, build_pruner
 from trainer.errors import UserError
 
-FINGERPRINT_ATTR = "quantsweep.fingerprint"
 SEEDS_ATTR = "quantsweep.seeds"
 VERSIONS_ATTR = "quantsweep.versions"
 REPRODUCE_ATTR = "quantsweep.reproduce"

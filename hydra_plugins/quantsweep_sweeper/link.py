@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from optuna.storages import BaseStorage
 
 PRUNER_ATTR = "quantsweep.pruner"  # study user attr: {"kind": ..., "kwargs": {...}}
+# study user attr: what the objective depends on besides the searched params (data_hash, ...)
+FINGERPRINT_ATTR = "quantsweep.fingerprint"
 PRUNERS = ("median", "hyperband", "wilcoxon", "threshold", "none")
 
 # Defaults per pruner; hydra.sweeper.pruner_kwargs overrides any of them.
@@ -166,6 +168,13 @@ def build_pruner(spec: dict[str, Any]) -> BasePruner:
     except (TypeError, ValueError) as exc:
         raise UserError(f"hydra.sweeper.pruner_kwargs for {kind}: {exc}") from None
     return pruner
+
+
+def study_data_hash(trial: optuna.trial.Trial) -> str | None:
+    """The data hash a study was started on (None: not recorded, or searched by design)."""
+    fingerprint = trial.study.user_attrs.get(FINGERPRINT_ATTR)
+    value = fingerprint.get("data_hash") if isinstance(fingerprint, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def load_trial(study_name: str, storage: str, number: int) -> optuna.trial.Trial | None:
