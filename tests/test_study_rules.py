@@ -78,3 +78,54 @@ def test_a_study_stops_when_its_data_changes_between_trials(tmp_path: Path) -> N
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL"]  # stopped at once
     first, refused = trials
     assert first.user_attrs["data_hash"] != refused.user_attrs["data_hash"]  # both recorded
+
+
+# (states of the study's trials, resume allowed with a changed search space)
+RESUMES = [
+    ((), True),
+    (("FAIL",), True),
+    (("FAIL", "FAIL", "RUNNING"), True),
+    (("FAIL", "COMPLETE"), False),
+    (("PRUNED",), False),
+]
+
+
+@pytest.mark.parametrize(("states", "allowed"), RESUMES, ids=str)
+def test_only_a_study_without_complete_or_pruned_trials_may_change_its_search_space(
+    states: tuple[str, ...], allowed: bool
+) -> None:
+    from optuna.trial import TrialState
+
+    from hydra_plugins.quantsweep_sweeper._study import FINGERPRINT_ATTR, check_and_record
+    from trainer.errors import UserError
+
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), study_name="s")
+    old = {"search_space": {"model.max_depth": "int(interval(3, 0))"}, "data_hash": "a"}
+    study.set_user_attr(FINGERPRINT_ATTR, old)
+    for state in states:
+        trial = study.ask()
+        if state != "RUNNING":
+            study.tell(trial, 1.0 if state == "COMPLETE" else None, state=TrialState[state])
+    new = {"search_space": {"model.max_depth": "int(interval(3, 9))"}, "data_hash": "a"}
+    if allowed:
+        assert check_and_record(study, new, {"kind": "none"}, 0, False, "j.log") is True
+        assert study.user_attrs[FINGERPRINT_ATTR] == new
+    else:
+        with pytest.raises(UserError) as err:
+            check_and_record(study, new, {"kind": "none"}, 0, False, "j.log")
+        message = str(err.value)
+        assert "search_space.model.max_depth: was int(interval(3, 0))" in message
+        assert "hydra.sweeper.study_name" in message and "delete j.log" in message
+
+
+@pytest.mark.slow
+def test_a_study_whose_first_trial_failed_on_its_search_space_resumes_corrected(
+    tmp_path: Path,
+) -> None:
+    base = (*SWEEP, "data.start=2022-01-01", "data.end=2022-12-31", "hydra.sweeper.n_trials=2")
+    bad = run_cli("trainer", *base, "model.max_depth=int(interval(17, 18))", "-m", cwd=tmp_path)
+    assert bad.returncode == 2 and "model.max_depth=1" in bad.stderr, bad.stderr[-2000:]
+    fixed = run_cli("trainer", *base, "model.max_depth=int(interval(3, 4))", "-m", cwd=tmp_path)
+    assert fixed.returncode == 0, fixed.stderr[-2000:]
+    states = [t.state.name for t in _trials(tmp_path / "artifacts/studies/xgboost-1h-direction")]
+    assert states[0] == "FAIL" and states.count("COMPLETE") == 2
