@@ -145,6 +145,13 @@ CASES = [
         why="config",
         slow=True,
     ),
+    sweep(
+        "GPU preset in a sweep without CUDA",  # fails before the study (journal) is created
+        "model=lstm",
+        "hardware=a10",
+        expect="hardware=a10 needs a CUDA device",
+        why="config",
+    ),
     sweep("unknown search space", "search=bogus", expect="search/bogus", why="config"),
     sweep(
         "config mistake in a parallel sweep",  # the worker pool is stopped, quietly

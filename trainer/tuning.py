@@ -148,8 +148,11 @@ def study_fingerprint(cfg: DictConfig | TrainConfig) -> dict[str, Any]:
     refuses it naming the key that changed. Builds the table once to hash the data.
     """
     from trainer.dataset import build_table
+    from trainer.hardware import resolve
 
     conf = validate(cfg)
+    # what every trial would fail on is found before the study is created
+    resolve(conf.hardware, needs_device=conf.model.family != "tree")
     table = build_table(conf.data, conf.features)
     out = {
         "data_hash": table.data_hash,

@@ -204,6 +204,18 @@ class QuantsweepSweeperImpl(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.master, sweep_dir / "multirun.yaml")
         study, done = self._open(fingerprint, n_workers)
+        if done["complete"] + done["pruned"] >= self.n_trials:
+            log.info(
+                "study %s is complete: %d complete + %d pruned trials fill its budget of %d, so"
+                " nothing runs. To run more: hydra.sweeper.n_trials=%d; for another study:"
+                " hydra.sweeper.study_name=%s-2",
+                self.study_name,
+                done["complete"],
+                done["pruned"],
+                self.n_trials,
+                self.n_trials + max(10, self.n_trials // 2),
+                self.study_name,
+            )
         session = self._new_session(study, space, fixed, done)
         with session.progress:
             self._run_workers(session, n_workers)
