@@ -255,6 +255,28 @@ CASES = [
         slow=True,
     ),
     trainer(
+        "a 1e308 bar",
+        "data=csv",
+        "data.path={huge_bar}",
+        expect="column 'close', row 100: 1e+308 is beyond 1e+15",
+        why="data",
+    ),
+    trainer(
+        "a bad tick 1e6x its neighbours",
+        "data=csv",
+        "data.path={bad_tick}",
+        expect="column 'close', row 151: a bad tick",
+        why="data",
+        slow=True,
+    ),
+    trainer(
+        "a column named twice",
+        "data=csv",
+        "data.path={duplicate_column}",
+        expect="column 'close': appears twice in the header (columns 2 and 5)",
+        why="data",
+    ),
+    trainer(
         "too little history for the longest window",
         "data=csv",
         "data.path={short}",
@@ -453,6 +475,9 @@ CSV_EDITS: dict[str, Callable[[pd.DataFrame], None]] = {
     "nan_run": _set("close", [40, 41, 42], np.nan),
     "negative": _set("low", [70], -5.0),
     "text": _set("volume", [80], "lots"),
+    "huge_bar": _set("close", [99], 1e308),
+    "bad_tick": _set("close", [150], 4e10),
+    "duplicate_column": lambda df: df.rename(columns={"open": "close"}, inplace=True),
 }
 
 
