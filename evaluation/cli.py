@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from evaluation.config import EvaluationConfig
 from trainer.config import plain
-from trainer.errors import UserError, check_finite
+from trainer.errors import UserError, check_finite, writable_dir
 
 if TYPE_CHECKING:
     from evaluation.evaluate import Evaluation
@@ -86,6 +86,7 @@ def run(cfg: DictConfig | EvaluationConfig) -> int:
     conf = to_schema(cfg)
     if conf.verify:
         return verify_command(conf)
+    writable_dir("artifacts_dir", conf.artifacts_dir)  # reports and promotions, before the work
     from evaluation.evaluate import evaluate
 
     return finish(evaluate(conf), conf)

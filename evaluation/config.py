@@ -19,6 +19,8 @@ from trainer.errors import (
     at_most,
     in_range,
     one_of,
+    path_text,
+    plain_name,
 )
 
 STRATEGIES = ("1h", "4h", "1h+4h")
@@ -178,6 +180,19 @@ class EvaluationConfig:
     promote: bool = True  # copy to <artifacts_dir>/promoted/<target>/ when every guardrail passes
     artifacts_dir: str = "artifacts"
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.name is not None:
+            plain_name("name", self.name)
+        for key, value in (
+            ("run", self.run),
+            ("verify", self.verify),
+            ("artifacts_dir", self.artifacts_dir),
+            ("backtest.baseline", self.backtest.baseline),
+            ("overfitting.study_dir", self.overfitting.study_dir),
+        ):
+            if value is not None:
+                path_text(key, value)
 
 
 def register() -> None:

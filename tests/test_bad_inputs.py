@@ -390,6 +390,73 @@ CASES = [
         expect="{missing_csv}",
         why="data",
     ),
+    # -- output locations ---------------------------------------------------------------------
+    evaluation(
+        "evaluation artifacts_dir is a file",
+        "run={run1h}",
+        "artifacts_dir={a_file}",
+        expect="artifacts_dir={a_file}: {a_file} is a file, not a directory",
+        why="storage",
+    ),
+    evaluation(
+        "evaluation artifacts_dir read-only",
+        "run={run1h}",
+        "artifacts_dir=/sys/quantsweep",
+        expect="cannot write in /sys",
+        why="storage",
+        slow=True,
+    ),
+    evaluation("report name '.'", "run={run1h}", "name=.", expect="name='.': must be a plain name"),
+    evaluation(
+        "report name '..'", "run={run1h}", "name=..", expect="name='..'", why="config", slow=True
+    ),
+    trainer(
+        "run directory under a file",
+        "hydra.run.dir={a_file}/run",
+        expect="is a file",
+        why="storage",
+    ),
+    trainer(
+        "run directory too long",
+        "hydra.run.dir=" + "d" * 300,
+        expect="longer than a file name may be (255 bytes)",
+        why="storage",
+        slow=True,
+    ),
+    trainer(
+        "run directory read-only",
+        "hydra.run.dir=/sys/quantsweep/run",
+        expect="hydra.run.dir=/sys/quantsweep/run: cannot write in /sys",
+        why="storage",
+        slow=True,
+    ),
+    evaluation(
+        "evaluation run directory under a file",
+        "run={run1h}",
+        "hydra.run.dir={a_file}/run",
+        expect="hydra.run.dir",
+        why="storage",
+        slow=True,
+    ),
+    sweep(
+        "study name escaping artifacts_dir",
+        "hydra.sweeper.study_name=../escape",
+        expect="hydra.sweeper.study_name='../escape': must be a plain name",
+        why="config",
+    ),
+    sweep(
+        "sweep directory under a file",
+        "hydra.sweep.dir={a_file}/sweep",
+        expect="hydra.sweep.dir",
+        slow=True,
+    ),
+    trainer(
+        "a 100,000-character data.path",
+        "data=csv",
+        "data.path=" + "x" * 100_000,
+        expect="(100000 chars): longer than a path may be (4096 bytes)",
+        why="data",
+    ),
     # -- storage ----------------------------------------------------------------------------
     sweep(
         "unreachable database",
@@ -467,6 +534,10 @@ def _naive_timestamps(df: pd.DataFrame) -> None:
     df["timestamp"] = df["timestamp"].str.rstrip("Z")
 
 
+def _open_named_close(df: pd.DataFrame) -> None:
+    df.columns = pd.Index(["close" if c == "open" else c for c in df.columns])
+
+
 # file name -> edit of the good table (row numbers in messages count from 1, after the header)
 CSV_EDITS: dict[str, Callable[[pd.DataFrame], None]] = {
     "duplicated": _repeat_timestamp,
@@ -477,7 +548,7 @@ CSV_EDITS: dict[str, Callable[[pd.DataFrame], None]] = {
     "text": _set("volume", [80], "lots"),
     "huge_bar": _set("close", [99], 1e308),
     "bad_tick": _set("close", [150], 4e10),
-    "duplicate_column": lambda df: df.rename(columns={"open": "close"}, inplace=True),
+    "duplicate_column": _open_named_close,
 }
 
 

@@ -260,3 +260,83 @@ def test_sweeper_keys_that_set_memory_or_time_have_an_upper_bound(key: str, valu
     settings[key] = value
     with pytest.raises(UserError, match=rf"^hydra.sweeper.{key}=\S+" + BOUNDED):
         _check_settings(**settings)
+
+
+# (name, accepted as a directory name)
+NAMES = [
+    ("xgboost-1h-direction", True),
+    ("btc_v2.1", True),
+    ("a" * 200, True),
+    (".", False),
+    ("..", False),
+    ("../escape", False),
+    ("a/b", False),
+    (".hidden", False),
+    ("-flag", False),
+    ("", False),
+    ("a" * 201, False),
+    ("tab\there", False),
+]
+
+
+@pytest.mark.parametrize(("name", "ok"), NAMES, ids=[n[:20] for n, _ in NAMES])
+def test_names_that_become_directories_are_plain_names(name: str, ok: bool) -> None:
+    from trainer.errors import plain_name
+
+    if ok:
+        plain_name("name", name)
+        EvaluationConfig(name=name)
+    else:
+        with pytest.raises(UserError, match="must be a plain name"):
+            EvaluationConfig(name=name)
+
+
+def test_output_directories_are_checked_for_writability_without_leaving_anything(
+    tmp_path: Any,
+) -> None:
+    from trainer.errors import writable_dir
+
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    cases = [
+        (str(tmp_path / "new" / "deep"), None),
+        (str(tmp_path), None),
+        (str(a_file), "is a file, not a directory"),
+        (str(a_file / "below"), "is a file, not a directory"),
+        ("/sys/quantsweep/out", "cannot write in /sys"),
+        ("/proc/quantsweep", "cannot write in /proc"),
+        ("x" * 5000, "longer than a path may be"),
+        (str(tmp_path / ("y" * 256)), "longer than a file name may be"),
+        ("a\0b", "NUL"),
+    ]
+    for path, problem in cases:
+        if problem is None:
+            writable_dir("artifacts_dir", path)
+        else:
+            with pytest.raises(UserError, match=problem):
+                writable_dir("artifacts_dir", path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # nothing made or left
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("data.path", "x" * 100_000),
+        ("artifacts_dir", "a/" + "b" * 300),
+        ("data.root", "r" * 5000),
+    ],
+)
+def test_path_keys_refuse_what_no_file_system_takes(
+    composed: Callable[[str], DictConfig], key: str, value: str
+) -> None:
+    cfg = composed("xgboost")
+    if key == "data.path":
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose("train", overrides=["data=csv", f"data.path={value}"])
+    elif key == "data.root":
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose("train", overrides=["data=binance_btc", f"data.root={value}"])
+    else:
+        OmegaConf.update(cfg, key, value, merge=False)
+    with pytest.raises(UserError, match=rf"^{key}=.{{20}}.*(longer than|chars\))"):
+        validate(cfg)

@@ -36,6 +36,7 @@ from trainer.errors import (
     check_seed,
     in_range,
     one_of,
+    path_text,
 )
 from trainer.learners.config import (
     EnsembleConfig,
@@ -195,6 +196,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_seed("seed", self.seed)
+        path_text("artifacts_dir", self.artifacts_dir)
 
 
 def register() -> None:

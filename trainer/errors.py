@@ -7,6 +7,9 @@ every schema applies before any work starts (see docs/troubleshooting.md).
 from __future__ import annotations
 
 import math
+import re
+import tempfile
+from pathlib import Path
 from typing import Any
 
 
@@ -75,6 +78,63 @@ def check_seed(key: str, value: object) -> None:
             f"{key}={value}: a seed must be an integer in [0, {SEED_MAX}] (2**32-1),"
             " the range every library takes unchanged"
         )
+
+
+# A name that becomes a directory (a study, a report): never '.', '..', hidden or a path.
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.,+=@-]{0,199}")
+PATH_MAX = 4096  # bytes, Linux's limit on a whole path
+NAME_MAX = 255  # bytes, most file systems' limit on one component
+
+
+def shown(value: str, limit: int = 120) -> str:
+    """A value short enough for a one-line message."""
+    return value if len(value) <= limit else f"{value[:60]}...{value[-40:]} ({len(value)} chars)"
+
+
+def plain_name(key: str, value: str) -> None:
+    if not PLAIN_NAME.fullmatch(value):
+        raise UserError(
+            f"{key}={shown(value)!r}: must be a plain name (letters, digits, _ . , + = @ -; not"
+            " starting with '.' or '-'; at most 200 characters): it names a directory"
+        )
+
+
+def path_text(key: str, value: str) -> None:
+    """A path that the operating system can take at all (checked without touching it)."""
+    if "\0" in value:
+        raise UserError(f"{key}={shown(value)!r}: a path cannot hold a NUL character")
+    if len(value.encode()) >= PATH_MAX:
+        raise UserError(f"{key}={shown(value)}: longer than a path may be ({PATH_MAX} bytes)")
+    long = next((part for part in value.split("/") if len(part.encode()) > NAME_MAX), None)
+    if long is not None:
+        raise UserError(
+            f"{key}={shown(value)}: the part {shown(long, 40)!r} is longer than a file name may"
+            f" be ({NAME_MAX} bytes)"
+        )
+
+
+def writable_dir(key: str, value: str) -> None:
+    """A directory that exists or can be made, and where files can be written; leaves nothing.
+
+    Found from the nearest existing ancestor: a file there is in the way; otherwise an
+    anonymous temporary file is created and dropped to prove writes work (permissions, a
+    read-only file system, a full disk of inodes).
+    """
+    path_text(key, value)
+    path = Path(value).absolute()
+    for place in (path, *path.parents):
+        if not place.exists():
+            continue
+        if not place.is_dir():
+            raise UserError(f"{key}={shown(value)}: {place} is a file, not a directory")
+        try:
+            with tempfile.TemporaryFile(dir=place):
+                pass
+        except OSError as exc:
+            raise UserError(
+                f"{key}={shown(value)}: cannot write in {place} ({exc.strerror or exc})"
+            ) from None
+        return
 
 
 def check_finite(data: Any, prefix: str = "") -> None:

@@ -68,6 +68,8 @@ from trainer.errors import (
     check_finite,
     check_seed,
     finite,
+    plain_name,
+    writable_dir,
 )
 
 log = logging.getLogger(__name__)
@@ -169,6 +171,8 @@ class QuantsweepSweeperImpl(Sweeper):
 
     def sweep(self, arguments: list[str]) -> list[tuple[int, str, float | None]]:
         started = time.perf_counter()
+        plain_name("hydra.sweeper.study_name", self.study_name)
+        writable_dir("hydra.sweeper.study_dir", str(self.study_dir))
         space = parse_space(self.params, arguments, self.divides)
         fixed = list(space.fixed.values())
         n_workers = self._n_workers()

@@ -14,6 +14,7 @@ from trainer.errors import (
     check_seed,
     in_range,
     one_of,
+    path_text,
 )
 
 
@@ -56,21 +57,27 @@ class SyntheticDataConfig(DataConfig):
 
 
 @dataclass
-class CsvDataConfig(DataConfig):
+class FileDataConfig(DataConfig):
+    path: str = MISSING
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        path_text("data.path", self.path)
+
+
+@dataclass
+class CsvDataConfig(FileDataConfig):
     source: str = "csv"
-    path: str = MISSING
 
 
 @dataclass
-class ParquetDataConfig(DataConfig):
+class ParquetDataConfig(FileDataConfig):
     source: str = "parquet"
-    path: str = MISSING
 
 
 @dataclass
-class NpzDataConfig(DataConfig):
+class NpzDataConfig(FileDataConfig):
     source: str = "npz"
-    path: str = MISSING
 
 
 ROLES = ("price", "futures", "futures_mark", "funding", "macro", "onchain")
@@ -100,6 +107,12 @@ class JoinedDataConfig(DataConfig):
     files: dict[str, RoleFileConfig] = field(default_factory=dict)
     start: str | None = None  # trim the price file's index (UTC dates, inclusive)
     end: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        path_text("data.root", self.root)
+        for key, spec in self.files.items():
+            path_text(f"data.files.{key}.path", spec.path)
 
 
 def _windows(key: str, values: list[int], low: int = 1) -> None:
