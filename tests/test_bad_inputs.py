@@ -390,6 +390,12 @@ CASES = [
         expect="{missing_csv}",
         why="data",
     ),
+    evaluation(
+        "stored baseline that is not a report",  # refused before the walk-forward
+        "run={run1h}",
+        "backtest.baseline={not_a_run}",
+        expect="backtest.baseline={not_a_run}: no series.parquet",
+    ),
     # -- output locations ---------------------------------------------------------------------
     evaluation(
         "evaluation artifacts_dir is a file",
