@@ -118,10 +118,10 @@ class BacktestConfig:
             one_of("backtest.strategies[]", s, STRATEGIES)
         if not self.strategies:
             raise UserError(f"backtest.strategies: empty; use some of {', '.join(STRATEGIES)}")
-        if self.fee_bps is not None:
-            at_least("backtest.fee_bps", self.fee_bps, 0.0)
-        if self.slippage_bps is not None:
-            at_least("backtest.slippage_bps", self.slippage_bps, 0.0)
+        for key in ("fee_bps", "slippage_bps"):
+            value = getattr(self, key)
+            if value is not None:
+                in_range(f"backtest.{key}", value, 0.0, 10_000.0, "10,000 bps: 100% a trade")
         in_range("backtest.momentum_hours", self.momentum_hours, 1, MAX_WINDOW_HOURS, WINDOW_WHY)
 
 

@@ -258,7 +258,7 @@ CASES = [
         "a 1e308 bar",
         "data=csv",
         "data.path={huge_bar}",
-        expect="column 'close', row 100: 1e+308 is beyond 1e+15",
+        expect="column 'close', row 100: 1e+308 is beyond 1e+18",
         why="data",
     ),
     trainer(
@@ -448,6 +448,12 @@ CASES = [
         "study name escaping artifacts_dir",
         "hydra.sweeper.study_name=../escape",
         expect="hydra.sweeper.study_name='../escape': must be a plain name",
+        why="config",
+    ),
+    sweep(
+        "empty artifacts_dir in a sweep",  # "" + /studies/... would be a study at the root
+        "artifacts_dir=",
+        expect="artifacts_dir='': empty",
         why="config",
     ),
     sweep(

@@ -205,6 +205,9 @@ RUN_BOUNDS = [
     ("transformer", "model.d_model", 4097),
     ("transformer", "model.feedforward_dim", 16_385),
     ("xgboost", "split.step_months", 121),
+    ("xgboost", "costs.fee_bps", 1e300),
+    ("xgboost", "costs.slippage_bps", 10_001),
+    ("xgboost", "objective.drawdown_penalty", 1e308),
     ("xgboost", "split.embargo_hours", 8761),
     ("xgboost", "data.max_ffill_hours", 169),
     ("xgboost", "features.price.zscore_windows[0]", 8761),
@@ -217,6 +220,7 @@ EVALUATION_BOUNDS = [
     ("walk_forward.step_months", 121),
     ("walk_forward.embargo_hours", 8761),
     ("backtest.momentum_hours", 8761),
+    ("backtest.fee_bps", 10_001.0),
 ]
 BOUNDED = r": must be (<= \S+|in \[\S+, \S+\]) \(.+\)$"  # the bound, then why it exists
 
@@ -324,6 +328,7 @@ def test_output_directories_are_checked_for_writability_without_leaving_anything
         ("data.path", "x" * 100_000),
         ("artifacts_dir", "a/" + "b" * 300),
         ("data.root", "r" * 5000),
+        ("artifacts_dir", ""),
     ],
 )
 def test_path_keys_refuse_what_no_file_system_takes(
@@ -338,5 +343,5 @@ def test_path_keys_refuse_what_no_file_system_takes(
             cfg = compose("train", overrides=["data=binance_btc", f"data.root={value}"])
     else:
         OmegaConf.update(cfg, key, value, merge=False)
-    with pytest.raises(UserError, match=rf"^{key}=.{{20}}.*(longer than|chars\))"):
+    with pytest.raises(UserError, match=rf"^{key}=.*(longer than|chars\)|empty; name a path)"):
         validate(cfg)

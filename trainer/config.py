@@ -31,7 +31,6 @@ from trainer.errors import (
     MAX_WINDOW_HOURS,
     WINDOW_WHY,
     UserError,
-    at_least,
     check_finite,
     check_seed,
     in_range,
@@ -76,7 +75,13 @@ class ObjectiveConfig:
 
     def __post_init__(self) -> None:
         one_of("objective.metric", self.metric, ("f1", "up_recall"))
-        at_least("objective.drawdown_penalty", self.drawdown_penalty, 0.0)
+        in_range(
+            "objective.drawdown_penalty",
+            self.drawdown_penalty,
+            0.0,
+            1_000.0,
+            "beyond, any drawdown past the limit swamps the metric and overflows",
+        )
         if self.max_drawdown is not None and not -1.0 <= self.max_drawdown <= 0.0:
             raise UserError(f"objective.max_drawdown={self.max_drawdown}: must be in [-1, 0]")
         in_range(
@@ -107,8 +112,8 @@ class CostsConfig:
     allow_short: bool = False  # False: long when the signal says up, flat otherwise
 
     def __post_init__(self) -> None:
-        at_least("costs.fee_bps", self.fee_bps, 0.0)
-        at_least("costs.slippage_bps", self.slippage_bps, 0.0)
+        for key in ("fee_bps", "slippage_bps"):
+            in_range(f"costs.{key}", getattr(self, key), 0.0, 10_000.0, "10,000 bps: 100% a trade")
 
 
 @dataclass

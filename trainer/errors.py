@@ -101,6 +101,8 @@ def plain_name(key: str, value: str) -> None:
 
 def path_text(key: str, value: str) -> None:
     """A path that the operating system can take at all (checked without touching it)."""
+    if not value.strip():
+        raise UserError(f"{key}={value!r}: empty; name a path ('.' for here)")
     if "\0" in value:
         raise UserError(f"{key}={shown(value)!r}: a path cannot hold a NUL character")
     if len(value.encode()) >= PATH_MAX:

@@ -68,6 +68,7 @@ from trainer.errors import (
     check_finite,
     check_seed,
     finite,
+    path_text,
     plain_name,
     writable_dir,
 )
@@ -127,6 +128,7 @@ class QuantsweepSweeperImpl(Sweeper):
         self.direction = direction
         self.study_name = study_name
         self.storage = storage
+        self.study_dir_text = study_dir  # as given: Path("") would be "."
         self.study_dir = Path(study_dir)
         self.n_trials = n_trials
         self.n_jobs = n_jobs
@@ -172,7 +174,9 @@ class QuantsweepSweeperImpl(Sweeper):
     def sweep(self, arguments: list[str]) -> list[tuple[int, str, float | None]]:
         started = time.perf_counter()
         plain_name("hydra.sweeper.study_name", self.study_name)
-        writable_dir("hydra.sweeper.study_dir", str(self.study_dir))
+        writable_dir("hydra.sweeper.study_dir", self.study_dir_text)
+        if self.storage is not None and "://" not in self.storage:
+            path_text("hydra.sweeper.storage", self.storage)
         space = parse_space(self.params, arguments, self.divides)
         fixed = list(space.fixed.values())
         n_workers = self._n_workers()

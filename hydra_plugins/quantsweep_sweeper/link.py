@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainer.errors import UserError
+from trainer.errors import UserError, shown
 
 if TYPE_CHECKING:
     import optuna
@@ -89,7 +89,8 @@ def open_storage(spec: str) -> BaseStorage:
     except OSError as exc:  # a parent that is a file, a directory as the journal, read-only fs
         reason = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror
         raise UserError(
-            f"journal storage {path}: cannot open ({reason or exc}: {exc.filename});"
+            f"journal storage {shown(str(path))}: cannot open ({reason or exc}:"
+            f" {shown(str(exc.filename))});"
             " set hydra.sweeper.storage (or artifacts_dir) to a writable file path"
         ) from None
 

@@ -24,7 +24,7 @@ class DataConfig:
     # Missing hours are forward-filled up to this many hours; longer gaps split the series
     # into segments that no feature window, label or sequence window crosses.
     max_ffill_hours: int = 2
-    # Prices a feed got wrong (a value past 1e15, a bad tick more than 10x its neighbours, an
+    # Prices a feed got wrong (a value past 1e18, a bad tick more than 10x its neighbours, an
     # open or close outside [low, high]): error (naming file, column, row) | drop (the rows
     # become missing hours) | clip (open/close into [low, high]; the rest dropped), with a warning
     bad_prices: str = "error"

@@ -46,7 +46,7 @@ ALLOWED = (
 POSITIVE = ("open", "high", "low", "close", *FUTURES)
 BAD_PRICES = ("error", "drop", "clip")
 # No market quotes beyond this: every square and sum of the features stays far from overflow.
-MAX_ABS = 1e15
+MAX_ABS = 1e18
 # An hourly move beyond this factor (either way) is a bad tick when it comes back within
 # SPIKE_HOURS, and a change of units when it does not.
 MAX_JUMP = 10.0
