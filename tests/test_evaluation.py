@@ -179,6 +179,21 @@ def test_walk_forward_never_trains_on_the_future_and_tests_tile_the_period(
             assert table.timestamps[f.test.start] - table.timestamps[f.valid.stop - 1] > embargo
 
 
+def test_embargo_defaults_to_the_longest_horizon_evaluated(
+    evaluated: tuple[Evaluation, EvaluationConfig, int],
+) -> None:
+    ev, cfg, _ = evaluated
+    assert cfg.walk_forward.embargo_hours is None and "4h" in cfg.backtest.strategies
+    assert ev.embargo_hours == 4
+    table = build_table(ev.source.config.data, ev.source.config.features)
+    for fold in ev.folds:
+        for result in fold.values():
+            f = result.fold
+            # the last training row's 4h label ends the hour before validation begins
+            gap = table.timestamps[f.valid.start] - table.timestamps[f.train.stop - 1]
+            assert gap == np.timedelta64(5, "h")
+
+
 def test_features_are_built_once_for_every_fold(
     evaluated: tuple[Evaluation, EvaluationConfig, int],
 ) -> None:

@@ -37,11 +37,12 @@ def folds_for(conf: TrainConfig, table: Table) -> list[Fold]:
                 conf.split.step_months,
                 fractions,
                 embargo,
+                table.calendar,
             )
         )
     if table.fixed_split is not None:
         return [table.fixed_split]
-    return [holdout(table.timestamps, fractions, embargo)]
+    return [holdout(table.timestamps, fractions, embargo, table.calendar)]
 
 
 def fit_context(conf: TrainConfig) -> FitContext:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from omegaconf import MISSING
 
+from trainer.data.calendar import Calendar, make_calendar
 from trainer.errors import (
     MAX_WINDOW_HOURS,
     WINDOW_WHY,
@@ -19,6 +20,14 @@ from trainer.errors import (
 
 
 @dataclass
+class ClosureConfig:
+    """A weekly closure of ``data.calendar=weekly`` (UTC): ``{start: 'Fri 22:00', end: ...}``."""
+
+    start: str = MISSING  # first closed hour: a weekday and a whole hour
+    end: str = MISSING  # first open hour after it
+
+
+@dataclass
 class DataConfig:
     source: str = MISSING
     # Missing hours are forward-filled up to this many hours; longer gaps split the series
@@ -28,6 +37,11 @@ class DataConfig:
     # open or close outside [low, high]): error (naming file, column, row) | drop (the rows
     # become missing hours) | clip (open/close into [low, high]; the rest dropped), with a warning
     bad_prices: str = "error"
+    # When the market trades: 24/7 | fx (closed Fri 22:00 to Sun 22:00 UTC) | weekly (closures
+    # below). Closed hours are not gaps: windows, labels and the fill limit count open hours.
+    calendar: str = "24/7"
+    closures: list[ClosureConfig] = field(default_factory=list)  # data.calendar=weekly only
+    closed_rows: str = "error"  # rows stamped in closed hours: error | drop (e.g. DST shifts)
 
     def __post_init__(self) -> None:
         one_of("data.bad_prices", self.bad_prices, ("error", "drop", "clip"))
@@ -38,6 +52,11 @@ class DataConfig:
             168,
             "hours of prices invented by holding the last one; beyond a week, a gap",
         )
+        one_of("data.closed_rows", self.closed_rows, ("error", "drop"))
+        self.trading_calendar()  # refuses a bad calendar before any work
+
+    def trading_calendar(self) -> Calendar:
+        return make_calendar(self.calendar, [(c.start, c.end) for c in self.closures])
 
 
 @dataclass
