@@ -16,9 +16,9 @@ from trainer.objective import (
     candidate_thresholds,
     metrics,
     objective_at,
-    positions,
     skill,
 )
+from trainer.trading import Rule, positions
 
 SCORES = np.array([0.9, 0.2, 0.8, 0.4, 0.7, 0.1])
 Y_UP = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 0.0])
@@ -43,7 +43,7 @@ def _by_hand() -> dict[str, float]:
 
 
 def test_metrics_of_a_worked_example() -> None:
-    m = metrics(SCORES, 0.5, Y_UP, LOG_RET, HOURS, SPEC)
+    m = metrics(SCORES, SPEC.rule(0.5), Y_UP, LOG_RET, HOURS, SPEC)
     hand = _by_hand()
     # TP rows 0 and 4, FP row 2, FN row 3, TN rows 1 and 5
     assert m["f1_up"] == pytest.approx(2 / 3)
@@ -66,20 +66,22 @@ def test_metrics_of_a_worked_example() -> None:
 
 def test_metrics_ignore_rows_without_a_score() -> None:
     scores = np.r_[SCORES, np.nan]
-    m = metrics(scores, 0.5, np.r_[Y_UP, 1.0], np.r_[LOG_RET, 0.5], np.r_[HOURS, 6], SPEC)
-    assert m == metrics(SCORES, 0.5, Y_UP, LOG_RET, HOURS, SPEC)
+    m = metrics(
+        scores, SPEC.rule(0.5), np.r_[Y_UP, 1.0], np.r_[LOG_RET, 0.5], np.r_[HOURS, 6], SPEC
+    )
+    assert m == metrics(SCORES, SPEC.rule(0.5), Y_UP, LOG_RET, HOURS, SPEC)
 
 
 def test_regression_metrics_add_rmse_and_rank_correlation() -> None:
     preds = LOG_RET * 0.5 + np.array([0.001, 0, 0, 0, 0, 0])
-    m = metrics(preds, 0.0, Y_UP, LOG_RET, HOURS, SPEC, regression=True)
+    m = metrics(preds, SPEC.rule(0.0), Y_UP, LOG_RET, HOURS, SPEC, regression=True)
     assert m["rmse"] == pytest.approx(np.sqrt(np.mean((preds - LOG_RET) ** 2)))
     assert m["ic"] == pytest.approx(1.0)  # the same order as the returns
 
 
 def test_drawdown_beyond_the_limit_lowers_the_objective_by_the_penalty() -> None:
     spec = replace(SPEC, drawdown_limit=-0.001, drawdown_penalty=0.5)
-    m = metrics(SCORES, 0.5, Y_UP, LOG_RET, HOURS, spec)
+    m = metrics(SCORES, spec.rule(0.5), Y_UP, LOG_RET, HOURS, spec)
     assert m["max_drawdown"] < -0.001
     assert m["objective"] == pytest.approx(m["skill"] - 0.5 * (-0.001 - m["max_drawdown"]))
 
@@ -124,9 +126,11 @@ def test_auc_edge_cases(scores: list[float], y: list[int], expected: float) -> N
 
 
 def test_a_score_at_the_threshold_is_not_a_long() -> None:
-    long_only = positions(np.array([0.4, 0.5, 0.6]), 0.5, allow_short=False)
+    scores = np.array([0.4, 0.5, 0.6])
+    long_only = positions(scores, Rule(upper=0.5, lower=0.5))
     assert long_only.dtype == np.float64 and long_only.tolist() == [0.0, 0.0, 1.0]
-    assert positions(np.array([0.4, 0.5, 0.6]), 0.5, allow_short=True).tolist() == [-1, -1, 1]
+    short = Rule(upper=0.5, lower=0.5, allow_short=True)
+    assert positions(scores, short).tolist() == [-1, -1, 1]
 
 
 def test_candidate_thresholds_are_n_quantiles_within_the_range() -> None:
@@ -147,10 +151,11 @@ def test_calibrate_ignores_unscored_rows_and_uses_the_specs_quantile_range() -> 
     scores = 1 / (1 + np.exp(-(ret * 100 + rng.normal(0, 1, n))))
     hours = np.arange(n) % 24
     spec = replace(SPEC, horizon=4, drawdown_penalty=0.5, quantile_range=(0.3, 0.7))
-    best = calibrate(scores, y, ret, hours, spec)
+    rule, value = calibrate(scores, y, ret, hours, spec)
     thresholds = candidate_thresholds(scores, spec.n_thresholds, (0.3, 0.7))
     values = objective_at(scores, y, ret, hours, thresholds, spec)
-    assert best == (float(thresholds[np.argmax(values)]), float(values.max()))
+    assert (rule.upper, value) == (float(thresholds[np.argmax(values)]), float(values.max()))
+    best = (rule, value)
     with_gaps = calibrate(
         np.r_[np.nan, scores], np.r_[1.0, y], np.r_[0.0, ret], np.r_[23, hours], spec
     )
@@ -158,9 +163,7 @@ def test_calibrate_ignores_unscored_rows_and_uses_the_specs_quantile_range() -> 
 
 
 def test_calibrate_with_one_score_or_none() -> None:
-    assert calibrate(np.array([np.nan]), Y_UP[:1], LOG_RET[:1], HOURS[:1], SPEC) == (
-        0.5,
-        float("-inf"),
-    )
-    threshold, value = calibrate(SCORES[:1], Y_UP[:1], LOG_RET[:1], HOURS[:1], SPEC)
-    assert threshold == pytest.approx(0.9) and np.isfinite(value)
+    rule, value = calibrate(np.array([np.nan]), Y_UP[:1], LOG_RET[:1], HOURS[:1], SPEC)
+    assert (rule.upper, value) == (0.5, float("-inf"))
+    rule, value = calibrate(SCORES[:1], Y_UP[:1], LOG_RET[:1], HOURS[:1], SPEC)
+    assert rule.upper == pytest.approx(0.9) and np.isfinite(value)
