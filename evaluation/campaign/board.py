@@ -63,6 +63,7 @@ def build(
         "rows": ranked,
         "equity_curves": shown,
         "steps": list(steps),
+        "campaign": None,
         **dict(context or {}),
     }
 

@@ -121,7 +121,7 @@ class CampaignPlan:
             raise UserError(
                 f"campaign: {sorted(both)[0]} is both an entry and an ensemble; rename one"
             )
-        known = {*self.entries, *self.ensembles}
+        known = [*self.entries, *self.ensembles]
         for name in self.only:
             if name not in known:
                 raise UserError(

@@ -178,7 +178,7 @@ def _environment() -> Any:
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        autoescape=jinja2.select_autoescape(["html"]),
+        autoescape=jinja2.select_autoescape(["html.j2"]),  # the md stays unescaped
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
