@@ -228,10 +228,31 @@ def equity_figure(data: Mapping[str, Any], path: Path) -> bool:
     return True
 
 
+def figure_inputs(data: Mapping[str, Any]) -> list[list[Any]]:
+    """What the figure is drawn from: each curve's row, report and the report's creation."""
+    shown = set(data.get("equity_curves", []))
+    return [
+        [r["name"], r["kind"], r.get("report"), r.get("created"), r.get("strategy")]
+        for r in data["rows"]
+        if r["name"] in shown or r["kind"] in ("baseline", "market")
+    ]
+
+
+def _same_figure(data: Mapping[str, Any], board_dir: Path) -> bool:
+    """The figure on disk was drawn from these inputs (a resumed campaign redraws nothing)."""
+    import json
+
+    try:
+        old = json.loads((board_dir / "leaderboard.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (board_dir / FIGURE).is_file() and old.get("figure_inputs") == figure_inputs(data)
+
+
 def write(data: dict[str, Any], board_dir: Path) -> None:
     board_dir.mkdir(parents=True, exist_ok=True)
-    has_figure = equity_figure(data, board_dir / FIGURE)
-    data = {**data, "figures": [FIGURE] if has_figure else []}
+    has_figure = _same_figure(data, board_dir) or equity_figure(data, board_dir / FIGURE)
+    data = {**data, "figures": [FIGURE] if has_figure else [], "figure_inputs": figure_inputs(data)}
     env = _environment()
     ctx = context(data, board_dir)
     if not has_figure:
