@@ -431,3 +431,20 @@ def test_plan_refuses_a_baseline_that_is_not_a_report(tmp_path: Path) -> None:
     conf = _conf(tmp_path, baseline=str(tmp_path / "empty"))
     with pytest.raises(UserError, match=r"campaign\.baseline=.*evaluation\.json, series\.parquet"):
         resolve(conf)
+
+
+def test_resumed_board_redraws_the_figure_only_when_a_report_changed(tmp_path: Path) -> None:
+    path = write_report(tmp_path / "reports", "a", evaluation_json(name="a"))
+
+    def draw() -> int:
+        data = board.build(
+            "t", [board.Entry("a", "report", load_report(path))], "objective", 1, "t"
+        )
+        render.write(data, tmp_path / "board")
+        return (tmp_path / "board" / render.FIGURE).stat().st_mtime_ns
+
+    first = draw()
+    assert draw() == first
+    data = json.loads((path / "evaluation.json").read_text())
+    (path / "evaluation.json").write_text(json.dumps({**data, "created": "2026-02-02"}))
+    assert draw() != first
