@@ -70,6 +70,7 @@ def run_metadata(conf: TrainConfig, result: FoldResult, context: FitContext) -> 
         "dropped_constant_features": p.dropped,
         "scaler": p.scaler.to_json(),
         "threshold": result.threshold,
+        "rule": result.rule.to_json(),
         "data_hash": p.table.data_hash,
         "data_source": p.table.source,
         "gaps": p.table.gap_report,
@@ -97,7 +98,11 @@ def train(cfg: DictConfig | TrainConfig, run_dir: Path, reporter: Reporter | Non
     spec = objective_spec(conf)
     if len(folds) == 1:
         result = fit_fold(conf, table, folds[0], context, reporter, spec)
-        metrics: dict[str, Any] = {**result.metrics, "threshold": result.threshold}
+        metrics: dict[str, Any] = {
+            **result.metrics,
+            "threshold": result.threshold,
+            "rule": result.rule.to_json(),
+        }
         objective = result.metrics["valid"]["objective"]
     else:
         # One model per fold; each fold's out-of-sample objective is an intermediate value,
@@ -113,6 +118,7 @@ def train(cfg: DictConfig | TrainConfig, run_dir: Path, reporter: Reporter | Non
         metrics = {
             **result.metrics,
             "threshold": result.threshold,
+            "rule": result.rule.to_json(),
             "walk_forward": {"folds": per_fold, "mean_objective": objective},
         }
     metadata = run_metadata(conf, result, context)

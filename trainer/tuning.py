@@ -131,6 +131,7 @@ def study_fingerprint(cfg: DictConfig | TrainConfig) -> dict[str, Any]:
         "target": to_dict(conf.target),
         "objective": to_dict(conf.objective),
         "costs": to_dict(conf.costs),
+        "strategy": to_dict(conf.strategy),  # the sweeper drops the keys it searches
         "split": to_dict(conf.split),
         "model": to_dict(conf.model),  # the sweeper drops the keys it searches
     }
