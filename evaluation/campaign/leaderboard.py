@@ -31,6 +31,7 @@ BACKTEST_KEYS: dict[str, tuple[str, ...]] = {
     "cost_return": ("cost_return",),
     "net_return": ("cum_return", "net_return", "total_return"),
     "break_even_bps": ("break_even_bps",),
+    "break_even_vs_buy_and_hold_bps": ("break_even_vs_buy_and_hold_bps",),
     "max_drawdown": ("max_drawdown",),
     "sharpe": ("sharpe",),
     "win_rate": ("win_rate",),
