@@ -5,10 +5,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from evaluation.campaign.render import MAIN, table
+
+# The terminal's table: the board's main columns (short names) less those the entry's name or
+# the files say, so it fits 80 columns.
+SHOWN = {
+    "entry": "entry",
+    "objective": "obj",
+    "hit rate": "hit",
+    "round trips": "trips",
+    "gross": "gross",
+    "net": "net",
+    "break-even bps": "b/e",
+    "max DD": "max DD",
+    "Sharpe": "Sharpe",
+    "guardrails": "guard",
+}
 
 
 def print_board(
@@ -18,14 +34,15 @@ def print_board(
     console = console or Console()
     if not console.is_terminal:
         console.width = max(console.width, 180)
-    main = table(MAIN, data["rows"])
+    main = table([c for c in MAIN if c[0] in SHOWN], data["rows"])
+    main["head"] = [SHOWN[h] for h in main["head"]]
     hours = data.get("hours") or {}
-    title = f"{data['name']} · by {data['sort_by']}"
+    title = f"{data['name']} · best {data['sort_by']} first"
     if hours:
         title += f" · {hours['start']} to {hours['end']}, {hours['n_hours']} hours"
-    out = Table(title=title)
+    out = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for i, head in enumerate(main["head"]):
-        out.add_column(head, justify="left" if i in (1, 2, 3) else "right")
+        out.add_column(head, justify="left" if i == 0 else "right", no_wrap=True)
     for row in main["rows"]:
         out.add_row(*row)
     console.print(out)
