@@ -102,7 +102,9 @@ def campaign(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "created": {s: created(root, s) for s in STEPS},
         "launches": launches(root),
     }
-    again = run_cli("evaluation.campaign", *TINY, cwd=root, timeout=300)
+    # A Phase 1 baseline changes the board only: every step is still reused.
+    baseline = "campaign.baseline=artifacts/reports/tiny-xgboost_1h"
+    again = run_cli("evaluation.campaign", *TINY, baseline, cwd=root, timeout=300)
     return {"root": root, "killed": killed, "resumed": resumed, "after": after, "again": again}
 
 
@@ -135,7 +137,10 @@ def test_leaderboard_rows_match_each_report(campaign: dict[str, Any]) -> None:
     root = campaign["root"]
     board = json.loads((root / "artifacts/campaigns/tiny/leaderboard.json").read_text())
     rows = {r["name"]: r for r in board["rows"]}
-    assert set(rows) == {*STEPS, "buy_and_hold"}
+    assert set(rows) == {*STEPS, "buy_and_hold", "baseline: tiny-xgboost_1h"}
+    base = rows["baseline: tiny-xgboost_1h"]
+    assert base["kind"] == "baseline" and base["net_return"] == rows["xgboost_1h"]["net_return"]
+    assert rows["xgboost_1h"]["net_vs_baseline"] == 0.0
     hours = None
     for name in STEPS:
         report = json.loads((root / f"artifacts/reports/tiny-{name}/evaluation.json").read_text())
@@ -158,7 +163,7 @@ def test_leaderboard_rows_match_each_report(campaign: dict[str, Any]) -> None:
         hours = report["walk_forward"]["n_hours"]
     market = report["backtests"]["buy_and_hold"]
     assert rows["buy_and_hold"]["net_return"] == market.get("cum_return", market["total_return"])
-    objectives = [r["objective"] for r in board["rows"][:-1]]
+    objectives = [r["objective"] for r in board["rows"][:-1] if r["kind"] != "baseline"]
     assert objectives == sorted(objectives, reverse=True)
     # Members: the best tree and the best sequence study, refitted with their best params.
     members = rows["blending_1h"]["members"]

@@ -448,3 +448,19 @@ def test_resumed_board_redraws_the_figure_only_when_a_report_changed(tmp_path: P
     data = json.loads((path / "evaluation.json").read_text())
     (path / "evaluation.json").write_text(json.dumps({**data, "created": "2026-02-02"}))
     assert draw() != first
+
+
+def test_rows_say_how_much_they_beat_the_baseline_net_of_costs(tmp_path: Path) -> None:
+    model = write_report(tmp_path, "m", evaluation_json(name="m", backtest={"total_return": 0.3}))
+    phase1 = write_report(tmp_path, "p", evaluation_json(name="p", backtest={"total_return": 0.1}))
+    entries = [
+        board.Entry("m", "study", load_report(model)),
+        board.Entry("baseline: p", "baseline", load_report(phase1)),
+    ]
+    data = board.build("t", entries, "net_return", 2, "t")
+    rows = {r["name"]: r for r in data["rows"]}
+    assert rows["m"]["net_vs_baseline"] == pytest.approx(0.2)
+    assert rows["baseline: p"]["net_vs_baseline"] == 0.0
+    render.write(data, tmp_path / "board")
+    md = (tmp_path / "board" / "leaderboard.md").read_text()
+    assert "| net - baseline |" in md and "+20.0%" in md

@@ -47,6 +47,14 @@ def build(
     reports = [e.report for e in entries]
     require_comparable(reports, what)
     rows = [report_row(e.report, e.name, e.kind, e.extra) for e in entries]
+    baseline = next((r for r in rows if r["kind"] == "baseline"), None)
+    if baseline is not None and isinstance(baseline.get("net_return"), int | float):
+        # The team lead's question: does it beat Phase 1 net of costs, on the same hours?
+        for row in rows:
+            net = row.get("net_return")
+            row["net_vs_baseline"] = (
+                net - baseline["net_return"] if isinstance(net, int | float) else None
+            )
     ranked = sort_rows(rows, sort_by)
     if reports:
         ranked.append(market_row(reports[0]))

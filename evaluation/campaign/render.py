@@ -160,9 +160,13 @@ def context(data: Mapping[str, Any], board_dir: Path) -> dict[str, Any]:
         found = links(r, board_dir)
         if found:
             files.append({"name": r["name"], "links": found})
+    main = MAIN
+    if any("net_vs_baseline" in r for r in rows):
+        at = [c[0] for c in MAIN].index("net") + 1
+        main = [*MAIN[:at], ("net - baseline", lambda r: pct(r.get("net_vs_baseline"))), *MAIN[at:]]
     return {
         "data": data,
-        "main": table(MAIN, rows),
+        "main": table(main, rows),
         "robustness": table(robustness_columns(ranked), ranked),
         "cost": table(COST, [r for r in ranked if r["kind"] in ("study", "ensemble")]),
         "files": files,
