@@ -464,3 +464,19 @@ def test_rows_say_how_much_they_beat_the_baseline_net_of_costs(tmp_path: Path) -
     render.write(data, tmp_path / "board")
     md = (tmp_path / "board" / "leaderboard.md").read_text()
     assert "| net - baseline |" in md and "+20.0%" in md
+
+
+def test_progress_counts_entries_done_running_and_left() -> None:
+    from evaluation.campaign.progress import DONE, FAILED, REUSED, View
+
+    view = View("campaign t", enabled=False)
+    for name in ("a", "b", "c", "d"):
+        view.add(name, "1h direction", "study", seconds_before=60.0)
+    view.finish("a", "study", REUSED)
+    view.finish("a", "evaluation", DONE)
+    view.start("b", "study", "new", None)
+    view.finish("d", "study", FAILED, "exit 2: bad")
+    assert view.counts() == {"done": 1, "running": 1, "left": 1, "failed": 1, "skipped": 0}
+    headline = view.headline()
+    assert headline.startswith("campaign t: 1 done, 1 running, 1 left, 1 failed")
+    assert "4:00 in all" in headline  # the earlier sessions' minutes count
