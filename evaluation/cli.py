@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from omegaconf import DictConfig, OmegaConf
 
 from evaluation.config import EvaluationConfig
-from trainer.errors import UserError
+from trainer.config import plain
+from trainer.errors import UserError, check_finite, writable_dir
 from trainer.tracking import NullTracker, Tracker, open_tracker
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ def _quote(text: str) -> str:
 def to_schema(cfg: DictConfig | EvaluationConfig) -> EvaluationConfig:
     if isinstance(cfg, EvaluationConfig):
         return cfg
+    check_finite(plain(cfg))
     try:
         obj = OmegaConf.to_object(cfg)
     except UserError:
@@ -86,6 +88,7 @@ def run(cfg: DictConfig | EvaluationConfig) -> int:
     conf = to_schema(cfg)
     if conf.verify:
         return verify_command(conf)
+    writable_dir("artifacts_dir", conf.artifacts_dir)  # reports and promotions, before the work
     # tracking=mlflow: an unreachable store is one error here, before any work
     tracker = open_tracker(conf.tracking, conf.artifacts_dir, experiment="evaluations")
     from evaluation.evaluate import evaluate
