@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from trainer.data.config import (
@@ -161,25 +160,31 @@ class TrainConfig:
     progress: bool = True  # progress bars and the closing metrics table
 
 
+MODEL_SCHEMAS: dict[str, type[ModelConfig]] = {
+    "xgboost": XGBoostConfig,
+    "lightgbm": LightGBMConfig,
+    "lstm": LSTMConfig,
+    "transformer": TransformerConfig,
+    "ensemble": EnsembleConfig,
+}
+# data.source -> its schema (the option of the same name extends it)
+DATA_SCHEMAS: dict[str, type[DataConfig]] = {
+    "synthetic": SyntheticDataConfig,
+    "csv": CsvDataConfig,
+    "parquet": ParquetDataConfig,
+    "npz": NpzDataConfig,
+    "binance_btc": JoinedDataConfig,
+}
+
+
 def register() -> None:
     """Put every schema in the ConfigStore (idempotent)."""
+
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
-    for name, node in {
-        "xgboost": XGBoostConfig,
-        "lightgbm": LightGBMConfig,
-        "lstm": LSTMConfig,
-        "transformer": TransformerConfig,
-        "ensemble": EnsembleConfig,
-    }.items():
+    for name, node in MODEL_SCHEMAS.items():
         cs.store(group="schema/model", name=name, node=node)
-    for name, node in {
-        "synthetic": SyntheticDataConfig,
-        "csv": CsvDataConfig,
-        "parquet": ParquetDataConfig,
-        "npz": NpzDataConfig,
-        "binance_btc": JoinedDataConfig,
-    }.items():
+    for name, node in DATA_SCHEMAS.items():
         cs.store(group="schema/data", name=name, node=node)
     cs.store(group="schema/split", name="split", node=SplitConfig)
     cs.store(group="schema/hardware", name="hardware", node=HardwareConfig)

@@ -35,16 +35,40 @@ class SyntheticDataConfig(DataConfig):
             raise UserError(f"data.signal_strength={self.signal_strength}: must be in [0, 1)")
 
 
+def check_date(key: str, value: str | None) -> None:
+    """UserError unless ``value`` is None or a date pandas reads (YYYY-MM-DD[ HH:MM])."""
+    if value is None:
+        return
+    import pandas as pd
+
+    try:
+        pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise UserError(f"{key}={value!r}: not a date (use YYYY-MM-DD)") from None
+
+
 @dataclass
-class CsvDataConfig(DataConfig):
+class FileDataConfig(DataConfig):
+    """One hourly table in a file, optionally cut to [start, end] (UTC dates, inclusive)."""
+
+    path: str = MISSING
+    start: str | None = None  # null: from the file's first row
+    end: str | None = None  # null: to its last row; a date means through the end of that day
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_date("data.start", self.start)
+        check_date("data.end", self.end)
+
+
+@dataclass
+class CsvDataConfig(FileDataConfig):
     source: str = "csv"
-    path: str = MISSING
 
 
 @dataclass
-class ParquetDataConfig(DataConfig):
+class ParquetDataConfig(FileDataConfig):
     source: str = "parquet"
-    path: str = MISSING
 
 
 @dataclass

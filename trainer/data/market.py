@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from trainer.data.config import (
@@ -50,8 +51,41 @@ def load_market(cfg: DataConfig) -> pd.DataFrame:
     if isinstance(cfg, CsvDataConfig | ParquetDataConfig):
         path = Path(cfg.path)
         raw = read_csv(path) if isinstance(cfg, CsvDataConfig) else read_parquet(path)
-        return market_table(raw, f"data file {path}", cfg.max_ffill_hours)
+        market = market_table(raw, f"data file {path}", cfg.max_ffill_hours)
+        return cut(market, cfg.start, cfg.end, f"data file {path}")
     raise UserError(f"data.source={cfg.source!r}: must be one of {', '.join(SOURCES)}")
+
+
+def cut(market: pd.DataFrame, start: str | None, end: str | None, origin: str) -> pd.DataFrame:
+    """The rows from ``start`` through the whole day (or the hour, if given) of ``end``."""
+    if start is None and end is None:
+        return market
+    keep = np.ones(len(market), dtype=bool)
+    index = pd.DatetimeIndex(market.index)
+    if start is not None:
+        keep &= index >= _utc(start)
+    if end is not None:
+        last = _utc(end)
+        # A bare date means the whole day; a time means through that hour.
+        keep &= index < (
+            last + pd.Timedelta(days=1)
+            if last == last.normalize()
+            else last + pd.Timedelta(hours=1)
+        )
+    if not keep.any():
+        first, final = index[0], index[-1]
+        raise UserError(
+            f"data.start={start}, data.end={end}: no row of {origin} in between (it covers"
+            f" {first:%Y-%m-%d %H:%M} to {final:%Y-%m-%d %H:%M} UTC)"
+        )
+    out = market[keep].copy()
+    out.attrs = dict(market.attrs)
+    return out
+
+
+def _utc(value: str) -> pd.Timestamp:
+    t = pd.Timestamp(value)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
 def _exists(path: Path) -> None:
