@@ -52,8 +52,8 @@ def next_fold(wf: WalkForwardConfig, timestamps: np.ndarray, embargo_hours: int)
     tr0 = v0 - embargo - step * (wf.train / wf.test)
 
     def rows(a: pd.Timestamp, b: pd.Timestamp) -> slice:
-        lo = int(np.searchsorted(timestamps, np.datetime64(a.to_datetime64(), "ns")))
-        hi = int(np.searchsorted(timestamps, np.datetime64(b.to_datetime64(), "ns")))
+        lo = int(np.searchsorted(timestamps, a.to_datetime64()))
+        hi = int(np.searchsorted(timestamps, b.to_datetime64()))
         return slice(lo, hi)
 
     n = timestamps.shape[0]

@@ -179,13 +179,14 @@ DATA_SCHEMAS: dict[str, type[DataConfig]] = {
 
 def register() -> None:
     """Put every schema in the ConfigStore (idempotent)."""
+    from hydra.core.config_store import ConfigStore
 
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
-    for name, node in MODEL_SCHEMAS.items():
-        cs.store(group="schema/model", name=name, node=node)
-    for name, node in DATA_SCHEMAS.items():
-        cs.store(group="schema/data", name=name, node=node)
+    for name, model in MODEL_SCHEMAS.items():
+        cs.store(group="schema/model", name=name, node=model)
+    for name, data in DATA_SCHEMAS.items():
+        cs.store(group="schema/data", name=name, node=data)
     cs.store(group="schema/split", name="split", node=SplitConfig)
     cs.store(group="schema/hardware", name="hardware", node=HardwareConfig)
     cs.store(group="schema/features", name="features", node=FeaturesConfig)

@@ -418,10 +418,12 @@ def print_summary(pred: Predictions, paths: dict[str, Path]) -> None:
     shown = f.tail(10)
     if len(f) > 10:
         table.add_row("...", "", "", f"{len(f) - 10} earlier hours")
-    for row in shown.itertuples():
-        score = "" if np.isnan(row.score) else f"{row.score:.4f}"
-        position = "" if np.isnan(row.position) else f"{row.position:+.0f}"
-        table.add_row(f"{row.timestamp:%Y-%m-%d %H:%M}", score, position, row.status)
+    for t, s, p, status in zip(
+        shown["timestamp"], shown["score"], shown["position"], shown["status"], strict=True
+    ):
+        score = "" if np.isnan(s) else f"{s:.4f}"
+        position = "" if np.isnan(p) else f"{p:+.0f}"
+        table.add_row(f"{t:%Y-%m-%d %H:%M}", score, position, str(status))
     console.print(table)
     others = ", ".join(f"{v} {k}" for k, v in counts.items() if k != STATUS_OK)
     console.print(
