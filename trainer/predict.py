@@ -185,6 +185,11 @@ def predict(cfg: PredictConfig) -> Predictions:
     data_hash = market_hash(market)
     mid = model_id(run.metadata.get("model_sha256") or {})
     frame = _frame(hours, at - lo, scores, held, threshold, mid, data_hash)
+    if cfg.predict.start is None and cfg.predict.last_hours is None:
+        # "every hour it can": from the first hour whose features are complete (a role that
+        # starts late, such as funding, can make that later than the longest window)
+        first_ok = np.flatnonzero(frame["status"].to_numpy() == STATUS_OK)
+        frame = frame.iloc[int(first_ok[0]) if first_ok.size else 0 :].reset_index(drop=True)
     return Predictions(
         frame=frame,
         run=run_dir,
