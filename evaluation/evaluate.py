@@ -333,14 +333,11 @@ def source_record(source: Source) -> dict[str, Any]:
 
 def manifest_of(ev: Evaluation) -> dict[str, Any]:
     """What a promoted model carries: why it was promoted and how to reproduce it."""
-    from trainer.predict import model_id
-
     repro = ev.reproducibility
     assert ev.refit is not None
     return {
         "target": ev.source.target,
         "promoted_at": ev.created,
-        "model_id": model_id(ev.refit.metadata.get("model_sha256") or {}),
         "source_run": str(ev.source.path),
         "source": repro["source"],
         "report": str(ev.report_dir.resolve()),

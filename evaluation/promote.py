@@ -26,8 +26,9 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from evaluation.refit import Refit
-from trainer.artifacts import CONFIG_FILE, file_digests, publish_dir, save_run
+from trainer.artifacts import CONFIG_FILE, MODEL_DIR, file_digests, publish_dir, save_run
 from trainer.config import TrainConfig, to_dict
+from trainer.predict import model_id
 
 MANIFEST_FILE = "manifest.json"
 HISTORY_DIR = "history"
@@ -50,9 +51,11 @@ def promote(
         (stage / CONFIG_FILE).parent.mkdir(parents=True, exist_ok=True)
         (stage / CONFIG_FILE).write_text(OmegaConf.to_yaml(OmegaConf.create(to_dict(config))))
         files = file_digests(stage)
+        ident = model_id(file_digests(stage / MODEL_DIR))  # what predict writes beside each hour
         if dest.is_dir():
             _keep_history(dest, stage / HISTORY_DIR)
-        text = json.dumps({**manifest, "files": files}, indent=2, sort_keys=True, default=str)
+        manifest = {**manifest, "model_id": ident, "files": files}
+        text = json.dumps(manifest, indent=2, sort_keys=True, default=str)
         (stage / MANIFEST_FILE).write_text(text + "\n")
         publish_dir(stage, dest)
     return dest
