@@ -112,7 +112,7 @@ def test_a_csv_of_the_last_window_plus_n_hours_predicts_like_the_whole_table(
     short = _predict(run, "data=csv", f"data.path={tail}", last_hours=n)
     every = _predict(run, "data=csv", f"data.path={market_csv}").tail(n).reset_index(drop=True)
     assert (whole["status"] == STATUS_OK).all()
-    for column in ("timestamp", "score", "position", "threshold", "model_id"):
+    for column in ("timestamp", "score", "position", "threshold", "model_id", "data_hash"):
         pd.testing.assert_series_equal(whole[column], short[column], check_exact=True)
         # held positions too: the decision before the first hour is scored, not assumed flat
         pd.testing.assert_series_equal(whole[column], every[column], check_exact=True)

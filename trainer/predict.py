@@ -114,9 +114,6 @@ def decision_positions(
 def predict(cfg: PredictConfig) -> Predictions:
     """Score the requested hours of ``cfg`` (see the module doc); nothing is written."""
     from trainer.artifacts import METADATA_FILE, read_json
-    from trainer.data.features import plan_features
-    from trainer.data.gaps import position_in_segment
-    from trainer.data.market import load_market
     from trainer.dataset import market_hash
     from trainer.run_config import compose_run_config
 
@@ -142,37 +139,21 @@ def predict(cfg: PredictConfig) -> Predictions:
             "data.source=npz: prepared splits carry no market hours to predict; pass the market"
             " table (data=csv data.path=F, data=parquet ..., data=binance_btc ...)"
         )
-    market = load_market(conf.data)
-    names = [str(n) for n in meta["feature_names"]]
-    plan = plan_features(market, conf.features)
-    planned = {f.name: f for f in plan}
-    missing = [n for n in names if n not in planned]
-    if missing:
-        raise UserError(_missing_features(missing, market, conf.data.source))
-    # History: the longest window of the features (the rows training kept had all of them),
-    # the sequence model's window, and the decision hours a held position may come from.
-    lookback = max(f.lookback for f in plan)
     context = sequence_context(conf.model)
     hold = conf.target.hours - 1
-    needed = lookback + context + hold
+    names = [str(n) for n in meta["feature_names"]]
+    recent = _recent(cfg.predict, conf, context + hold)
+    while True:
+        try:
+            market, hours, at, needed = _locate(cfg.predict, conf, names, recent, context + hold)
+            break
+        except UserError:
+            if recent is None:
+                raise
+            recent = None  # the files' ends were not enough: judge on the whole files
     index = pd.DatetimeIndex(market.index)
-    pos = position_in_segment(index)
-    hours = requested_hours(cfg.predict, index, pos, needed)
-    at = index.get_indexer(hours)  # -1: the hour is missing (a gap)
     present = at[at >= 0]
-    if present.size == 0:
-        raise UserError(
-            f"{_what(cfg.predict)}: every requested hour is inside a gap of the data; nothing"
-            " to predict"
-        )
     first = int(present[0])
-    if pos[first] < needed:
-        raise UserError(
-            f"{_what(cfg.predict)}: the first requested hour {index[first]:%Y-%m-%d %H:%M} needs"
-            f" {needed} hours of history before it ({_needs(plan, lookback, context, hold)}); the"
-            f" data has {int(pos[first])} (since {index[first - int(pos[first])]:%Y-%m-%d %H:%M}"
-            " UTC, after a gap or its first row); request later hours or give earlier data"
-        )
     lo, hi = first - needed, int(present[-1]) + 1
     scores, threshold, run = _score(run_dir, market.iloc[lo:hi], names, conf)
     held = decision_positions(
@@ -182,7 +163,7 @@ def predict(cfg: PredictConfig) -> Predictions:
         conf.target.hours,
         conf.costs.allow_short,
     )
-    data_hash = market_hash(market)
+    data_hash = market_hash(market.iloc[lo:hi])  # the rows these predictions come from
     mid = model_id(run.metadata.get("model_sha256") or {})
     frame = _frame(hours, at - lo, scores, held, threshold, mid, data_hash)
     if cfg.predict.start is None and cfg.predict.last_hours is None:
@@ -201,6 +182,45 @@ def predict(cfg: PredictConfig) -> Predictions:
         history_hours=needed,
         seconds=time.perf_counter() - t0,
     )
+
+
+def _locate(
+    opts: PredictOptions, conf: Any, names: list[str], recent: Any, extra: int
+) -> tuple[pd.DataFrame, pd.DatetimeIndex, np.ndarray, int]:
+    """The market, the requested hours, their rows in it (-1: in a gap) and the history
+    each first hour needs; every check of the request against the data."""
+    from trainer.data.features import plan_features
+    from trainer.data.gaps import position_in_segment
+    from trainer.data.market import load_market
+
+    market = load_market(conf.data, recent)
+    plan = plan_features(market, conf.features)
+    planned = {f.name for f in plan}
+    missing = [n for n in names if n not in planned]
+    if missing:
+        raise UserError(_missing_features(missing, market, conf.data.source))
+    # History: the longest window of the features (the rows training kept had all of them),
+    # the sequence model's window, and the decision hours a held position may come from.
+    lookback = max(f.lookback for f in plan)
+    needed = lookback + extra
+    index = pd.DatetimeIndex(market.index)
+    pos = position_in_segment(index)
+    hours = requested_hours(opts, index, pos, needed)
+    at = index.get_indexer(hours)
+    present = at[at >= 0]
+    if present.size == 0:
+        raise UserError(
+            f"{_what(opts)}: every requested hour is inside a gap of the data; nothing to predict"
+        )
+    first = int(present[0])
+    if pos[first] < needed:
+        raise UserError(
+            f"{_what(opts)}: the first requested hour {index[first]:%Y-%m-%d %H:%M} needs"
+            f" {needed} hours of history before it ({_needs(plan, lookback, extra)}); the data"
+            f" has {int(pos[first])} (since {index[first - int(pos[first])]:%Y-%m-%d %H:%M} UTC,"
+            " after a gap or its first row); request later hours or give earlier data"
+        )
+    return market, hours, at, needed
 
 
 def _score(
@@ -253,6 +273,37 @@ def _frame(
             "status": status,
         }
     )
+
+
+# Hours read beyond the longest window when only a file's end is read: filled hours, held
+# values and a role that starts late all fit in a week.
+RECENT_MARGIN_HOURS = 168
+
+
+def _recent(opts: PredictOptions, conf: Any, extra: int) -> Any:
+    """How much of the files' ends the request needs (None: every hour, read them whole)."""
+    from trainer.data.market import Recent
+
+    back = longest_window(conf.features) + extra + RECENT_MARGIN_HOURS
+    if opts.last_hours is not None:
+        return Recent(hours=opts.last_hours + back)
+    if opts.start is not None:
+        return Recent(since=_utc(opts.start, "predict.start") - pd.Timedelta(hours=back))
+    return None
+
+
+def longest_window(features: Any) -> int:
+    """The longest window (hours) any feature family of ``features`` is configured with."""
+    from dataclasses import fields, is_dataclass
+
+    longest = 0
+    for f in fields(features):
+        value = getattr(features, f.name)
+        if is_dataclass(value):
+            longest = max(longest, longest_window(value))
+        elif isinstance(value, list) and f.name.endswith("_windows"):
+            longest = max([longest, *(int(v) for v in value)])
+    return longest
 
 
 def sequence_context(model: Any) -> int:
@@ -348,14 +399,12 @@ def _what(opts: PredictOptions) -> str:
     return "predict"
 
 
-def _needs(plan: list[Any], lookback: int, context: int, hold: int) -> str:
+def _needs(plan: list[Any], lookback: int, extra: int) -> str:
     longest = max(plan, key=lambda f: f.lookback)
-    parts = [f"feature '{longest.name}' reads {lookback}"]
-    if context:
-        parts.append(f"the model's input window {context} more")
-    if hold:
-        parts.append(f"the held decision up to {hold} more")
-    return ", ".join(parts)
+    text = f"feature '{longest.name}' reads {lookback}"
+    if extra:
+        text += f"; the model's input window and held decision {extra} more"
+    return text
 
 
 # Features by the market columns (roles) they come from, to name what the data lacks.
