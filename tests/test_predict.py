@@ -114,8 +114,9 @@ def test_a_csv_of_the_last_window_plus_n_hours_predicts_like_the_whole_table(
     assert (whole["status"] == STATUS_OK).all()
     for column in ("timestamp", "score", "position", "threshold", "model_id", "data_hash"):
         pd.testing.assert_series_equal(whole[column], short[column], check_exact=True)
-        # held positions too: the decision before the first hour is scored, not assumed flat
-        pd.testing.assert_series_equal(whole[column], every[column], check_exact=True)
+        if column != "data_hash":  # every hour's rows hash differently: more rows
+            # held positions too: the decision before the first hour is scored, not flat
+            pd.testing.assert_series_equal(whole[column], every[column], check_exact=True)
     # One hour less of history is refused before any work, saying what is needed.
     rows.tail(needed + n - 1).to_csv(tail, index=False)
     with pytest.raises(UserError, match=rf"needs {needed} hours of history .* has {needed - 1}"):
