@@ -11,6 +11,7 @@ an hourly ``predict`` call takes).
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -148,28 +149,40 @@ def _choices(run_dir: Path, stored: DictConfig, hydra_text: str | None) -> dict[
     return out
 
 
+# key=value with a plain value (no list, dict, quote, sweep or function): parsed without Hydra's
+# grammar (whose parser costs an hourly `predict` more than the rest of its own imports).
+_PLAIN = re.compile(r"^([A-Za-z_][\w.-]*)=([^\s\[\]{}(),'\"\\*?$=:]+)$")
+_YAML_WORDS = {"yes", "no", "on", "off", "y", "n"}  # YAML 1.1 booleans; Hydra reads text
+
+
 def parse_overrides(overrides: list[str]) -> tuple[dict[str, str], list[tuple[str, Any]]]:
     """(group switches, key overrides) from Hydra-grammar override strings."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parser = OverridesParser.create()
     switches: dict[str, str] = {}
     keys: list[tuple[str, Any]] = []
     for text in overrides:
-        try:
-            ov = parser.parse_override(text)
-        except Exception as exc:  # hydra's OverrideParseException, with a multi-line message
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise UserError(f"override {text!r}: {first}") from None
-        if ov.is_delete() or ov.is_add() or ov.is_sweep_override():
-            raise UserError(f"override {text!r}: only key=value and group=option are allowed")
-        key = ov.key_or_group
-        value = ov.value()
+        key, value = _parse_one(text)
         if "." not in key and key in GROUPS and isinstance(value, str):
             switches[key] = value
         else:
             keys.append((key, value))
     return switches, keys
+
+
+def _parse_one(text: str) -> tuple[str, Any]:
+    plain = _PLAIN.match(text)
+    if plain is not None and plain.group(2).lower() not in _YAML_WORDS:
+        # The value typed as YAML, like Hydra's (1 -> int, null -> None, dates stay text).
+        return plain.group(1), OmegaConf.from_dotlist([f"v={plain.group(2)}"])["v"]
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        ov = OverridesParser.create().parse_override(text)
+    except Exception as exc:  # hydra's OverrideParseException, with a multi-line message
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"override {text!r}: {first}") from None
+    if ov.is_delete() or ov.is_add() or ov.is_sweep_override():
+        raise UserError(f"override {text!r}: only key=value and group=option are allowed")
+    return ov.key_or_group, ov.value()
 
 
 def _compose_train(choices: dict[str, str]) -> DictConfig:
