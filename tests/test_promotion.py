@@ -239,3 +239,60 @@ def test_a_study_moving_on_during_the_evaluation_cannot_change_what_is_promoted(
         in _report(tmp_path / "art")["promotion"]["blocked_by"]
     )
     assert not (tmp_path / "art" / "promoted").exists()
+
+
+@pytest.mark.slow
+def test_a_real_study_running_beside_the_evaluation_never_mixes_two_trials(
+    tmp_path: Path,
+) -> None:
+    """A sweep keeps replacing best/ while its best/ is evaluated: what is promoted (if
+    anything) is the refit of the config the evaluation read, never another trial's files."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from trainer.artifacts import CONFIG_FILE
+
+    args = [*SMALL, "hydra.sweeper.n_trials=40", "-m"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "trainer", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        best = tmp_path / "artifacts" / "studies" / "xgboost-1h-direction" / "best"
+        deadline = time.monotonic() + 300
+        while not best.exists():
+            assert sweep.poll() is None and time.monotonic() < deadline, "no best/ appeared"
+            time.sleep(0.5)
+        cfg = _cfg(
+            best,
+            tmp_path / "art",
+            overfitting=replace(EvaluationConfig().overfitting, enabled=False),
+        )
+        ev = evaluate(cfg)
+        moved = best.resolve() != ev.source.path
+        code = finish(ev, cfg)
+    finally:
+        sweep.terminate()
+        sweep.wait(timeout=60)
+    read = ev.source.snapshot
+    assert read is not None
+    promoted = tmp_path / "art" / "promoted" / "1h_direction"
+    if code == EXIT_PASSED:
+        manifest = json.loads((promoted / "manifest.json").read_text())
+        assert manifest["source"]["files"] == read.files
+        assert manifest["config_sha256"] == config_hash(compose_run_config(promoted, []))
+        assert manifest["config_sha256"] == config_hash(ev.source.config)
+    else:
+        assert moved and not promoted.exists()
+        blocked = _report(tmp_path / "art")["promotion"]["blocked_by"]
+        assert "changed since the evaluation read them" in blocked
+    if not moved:
+        pytest.skip("the study found no better trial during the evaluation (nothing moved)")
+    assert code == EXIT_NOT_PROMOTED  # it moved: the run read is gone, so it is refused
+    assert (ev.source.path / CONFIG_FILE).exists() is False
