@@ -101,10 +101,12 @@ def finish(ev: Evaluation, conf: EvaluationConfig) -> int:
     refuses it), write the report, print the summary; the exit code."""
     from dataclasses import replace
 
+    from evaluation.evaluate import with_refit
     from evaluation.report import write
 
     promoted_to = None
     if ev.passed and ev.promotable is None and ev.mode == "evaluation":
+        ev = with_refit(ev)
         refused = refusal(ev)
         if refused is None:
             promoted_to = publish(ev, conf)
@@ -125,7 +127,7 @@ def finish(ev: Evaluation, conf: EvaluationConfig) -> int:
 def refusal(ev: Evaluation) -> str | None:
     """Why a passing evaluation may not publish now: the run it read has changed since."""
     if ev.refit is None:
-        return "no refit of the recipe"  # evaluate() refits whenever nothing blocked it
+        return "no refit of the recipe"  # with_refit makes one whenever nothing blocked it
     snapshot = ev.source.snapshot
     changed = snapshot.changes() if snapshot is not None else []
     if changed:

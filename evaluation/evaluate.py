@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -77,9 +78,10 @@ class Evaluation:
     seconds: dict[str, float]
     created: str
     members: list[dict[str, Any]] = field(default_factory=list)  # ensemble beside its members
-    # The recipe fitted on the walk-forward's next fold: what a promotion publishes (None when
-    # promotion is off or blocked before the fit).
+    # The recipe fitted on the walk-forward's next fold: what a promotion publishes.
     refit: Refit | None = None
+    # How to make ``refit`` (None when promotion is off or blocked before the fit).
+    pending_refit: Callable[[], Refit] | None = field(default=None, repr=False, compare=False)
     mode: str = "evaluation"  # evaluation | forward (a forward test never promotes)
 
     @property
@@ -168,10 +170,13 @@ def evaluate(cfg: EvaluationConfig) -> Evaluation:
 
     overfitting = _overfitting(cfg, source, table, cost_bps)
     promotable = _promotable(source, cfg, table)
-    refitted = None
+    pending = None
     if promotable is None:
-        fold = next_fold(cfg.walk_forward, table.timestamps, embargo)
-        refitted = refit(confs[target], contexts[target], table, fold)
+        fold = next_fold(cfg.walk_forward, table.timestamps, embargo)  # too short: said now
+
+        def pending() -> Refit:
+            return refit(confs[target], contexts[target], table, fold)
+
     name = report_name(cfg, source)
     evaluation = Evaluation(
         members=side_by_side(per_fold, target, oos, table, objective_spec(confs[target])),
@@ -189,7 +194,7 @@ def evaluate(cfg: EvaluationConfig) -> Evaluation:
         target_strategy=target,
         passed=False,
         promotable=promotable,
-        refit=refitted,
+        pending_refit=pending,
         stress=stress,
         overfitting=overfitting,
         costs=costs,
@@ -207,7 +212,16 @@ def evaluate(cfg: EvaluationConfig) -> Evaluation:
         },
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-    return judge(evaluation, cfg.guardrails)
+    judged = judge(evaluation, cfg.guardrails)
+    return with_refit(judged) if judged.passed else judged
+
+
+def with_refit(ev: Evaluation) -> Evaluation:
+    """The evaluation with its recipe refit on the next fold (done once, when promotion needs
+    it: a failing evaluation never pays for the extra fit)."""
+    if ev.refit is not None or ev.pending_refit is None:
+        return ev
+    return replace(ev, refit=ev.pending_refit(), pending_refit=None)
 
 
 def _costs(cfg: EvaluationConfig, conf: TrainConfig) -> dict[str, Any]:
