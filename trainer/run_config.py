@@ -63,7 +63,7 @@ def compose_run_config(
     for extra in ("search", "hydra"):
         stored.pop(extra, None)
     try:
-        base = _compose_train(choices) if switches else _typed_base(stored)
+        base = _typed_base(stored, switches) if _plain(switches) else _compose_train(choices)
         merged = OmegaConf.merge(base, stored)
         for key, value in keys:
             if not _has_key(merged, key):
@@ -91,26 +91,59 @@ def _load_yaml(path: Path, text: str | None) -> Any:
         raise UserError(f"{path}: not a readable config ({first})") from None
 
 
-def _typed_base(stored: DictConfig) -> DictConfig:
-    """The schemas of the run's own options (what Hydra composition starts from)."""
-    from trainer.config import (
-        DATA_SCHEMAS,
-        MODEL_SCHEMAS,
-        HardwareConfig,
-        SplitConfig,
-    )
+def _schema(group: str, option: str) -> Any:
+    """The schema class an option of ``group`` extends (None: not one this version has)."""
+    from trainer.config import DATA_SCHEMAS, MODEL_SCHEMAS, HardwareConfig, SplitConfig
+    from trainer.data.config import FeaturesConfig
 
+    by_group: dict[str, Any] = {
+        "model": MODEL_SCHEMAS.get(option),
+        "data": DATA_SCHEMAS.get(option),
+        "split": SplitConfig,
+        "hardware": HardwareConfig,
+        "features": FeaturesConfig,
+    }
+    return by_group.get(group)
+
+
+def _plain(switches: dict[str, str]) -> bool:
+    """Every switched option is a schema plus values (``defaults: [schema, _self_]``), so its
+    node can be built without Hydra's composition."""
+    for group, option in switches.items():
+        if _schema(group, option) is None:
+            return False
+        node = OmegaConf.create((CONF_DIR / group / f"{option}.yaml").read_text())
+        defaults = node.get("defaults") if isinstance(node, DictConfig) else None
+        expected = [f"/schema/{group}/{_schema_name(group, option)}@_here_", "_self_"]
+        if defaults is None or list(defaults) != expected:
+            return False
+    return True
+
+
+def _schema_name(group: str, option: str) -> str:
+    return option if group in ("model", "data") else group
+
+
+def _typed_base(stored: DictConfig, switches: dict[str, str]) -> DictConfig:
+    """What Hydra composition starts from: the schemas of the run's own options, and the
+    option's values for each switched group."""
     model = str(OmegaConf.select(stored, "model.name", default=""))
     source = str(OmegaConf.select(stored, "data.source", default=""))
-    if model not in MODEL_SCHEMAS:
-        raise UserError(f"run config key 'model.name': {model!r} is not a model this version has")
-    if source not in DATA_SCHEMAS:
-        raise UserError(f"run config key 'data.source': {source!r} is not a data source")
+    options = {"model": model, "data": source, "split": "", "hardware": "", "features": ""}
     base = OmegaConf.structured(TrainConfig)
-    base.model = OmegaConf.structured(MODEL_SCHEMAS[model])
-    base.data = OmegaConf.structured(DATA_SCHEMAS[source])
-    base.split = OmegaConf.structured(SplitConfig)
-    base.hardware = OmegaConf.structured(HardwareConfig)
+    for group in GROUPS:
+        option = switches.get(group, options[group])
+        schema = _schema(group, option)
+        if schema is None:
+            key = "model.name" if group == "model" else "data.source"
+            raise UserError(f"run config key '{key}': {option!r} is not one this version has")
+        node = OmegaConf.structured(schema)
+        if group in switches:
+            values = OmegaConf.create((CONF_DIR / group / f"{option}.yaml").read_text())
+            if isinstance(values, DictConfig):
+                values.pop("defaults", None)
+            node = OmegaConf.merge(node, values)
+        base[group] = node
     return base
 
 
