@@ -141,10 +141,10 @@ def refusal(ev: Evaluation) -> str | None:
 
 def publish(ev: Evaluation, conf: EvaluationConfig) -> Path:
     from evaluation.evaluate import manifest_of
-    from evaluation.promote import promote
+    from evaluation.promote import promote_refit
 
     assert ev.refit is not None
-    return promote(
+    return promote_refit(
         ev.refit,
         ev.source.config,
         Path(conf.artifacts_dir) / "promoted",

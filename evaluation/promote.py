@@ -32,24 +32,42 @@ from trainer.predict import model_id
 
 MANIFEST_FILE = "manifest.json"
 HISTORY_DIR = "history"
+COPIED = (MODEL_DIR, ".hydra", "metadata.json", "metrics.json")
 
 
-def promote(
+def promote_refit(
     refit: Refit,
     config: TrainConfig,
     promoted_root: Path,
     target: str,
     manifest: dict[str, Any],
 ) -> Path:
-    """Publish ``refit`` with ``config`` and ``manifest`` as ``promoted_root/target``."""
+    """Publish the evaluation's ``refit`` of ``config`` as ``promoted_root/target``."""
+    promoted_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=promoted_root, prefix=f".{target}.refit-") as tmp:
+        run_dir = Path(tmp)
+        save_run(run_dir, refit.learner, config.model.name, refit.metadata, refit.metrics)
+        (run_dir / CONFIG_FILE).parent.mkdir(parents=True, exist_ok=True)
+        (run_dir / CONFIG_FILE).write_text(OmegaConf.to_yaml(OmegaConf.create(to_dict(config))))
+        return promote(run_dir, promoted_root, target, manifest)
+
+
+def promote(run_dir: Path, promoted_root: Path, target: str, manifest: dict[str, Any]) -> Path:
+    """Publish the run directory ``run_dir`` with ``manifest`` (plus the sha256 of every file
+    and the model's id) as ``promoted_root/target``; the champion it replaces goes to
+    ``history/``. Returns the destination."""
     dest = promoted_root / target
     promoted_root.mkdir(parents=True, exist_ok=True)
     # Staged beside the destination (same filesystem), then published with an atomic swap.
     with tempfile.TemporaryDirectory(dir=promoted_root, prefix=f".{target}.stage-") as tmp:
         stage = Path(tmp) / target
-        save_run(stage, refit.learner, config.model.name, refit.metadata, refit.metrics)
-        (stage / CONFIG_FILE).parent.mkdir(parents=True, exist_ok=True)
-        (stage / CONFIG_FILE).write_text(OmegaConf.to_yaml(OmegaConf.create(to_dict(config))))
+        stage.mkdir()
+        for name in COPIED:
+            src = run_dir / name
+            if src.is_dir():
+                shutil.copytree(src, stage / name)
+            elif src.is_file():
+                shutil.copy2(src, stage / name)
         files = file_digests(stage)
         ident = model_id(file_digests(stage / MODEL_DIR))  # what predict writes beside each hour
         if dest.is_dir():

@@ -199,9 +199,13 @@ def test_requests_the_data_cannot_answer_are_user_errors(
 
 
 def test_the_command_writes_parquet_and_csv_and_bad_input_is_one_line(
-    make_run: Callable[[str], Path], tmp_path: Path
+    make_run: Callable[[str], Path], market_csv: Path, tmp_path: Path
 ) -> None:
     run = make_run("xgboost")
+    rows = pd.read_csv(market_csv)
+    short, close = tmp_path / "short.csv", tmp_path / "close.csv"
+    rows.tail(100).to_csv(short, index=False)
+    rows[["timestamp", "close"]].to_csv(close, index=False)
     out = tmp_path / "out"
     proc = run_cli(
         "trainer.predict", f"run={run}", "predict.last_hours=3", f"predict.out={out}", cwd=tmp_path
@@ -229,6 +233,10 @@ def test_the_command_writes_parquet_and_csv_and_bad_input_is_one_line(
         ([f"run={run}", "data.nope=1"], "data.nope"),
         ([f"run={run}", "predict.last_hours=100000"], "predict.last_hours=100000"),
         ([f"run={run}", "data=csv", f"data.path={tmp_path / 'x.csv'}"], "file not found"),
+        ([f"run={run}", "predict.end=2030-01-01"], "after the data's last hour"),
+        ([f"run={run}", "data=csv", f"data.path={short}"], "no hour has the 168 hours"),
+        ([f"run={run}", "data=csv", f"data.path={short}", "predict.last_hours=2"], "has 98"),
+        ([f"run={run}", "data=csv", f"data.path={close}"], "which the data lacks"),
     ):
         proc = run_cli("trainer.predict", *args, cwd=tmp_path)
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
