@@ -33,6 +33,7 @@ RUN_KEYS = (
     "target",
     "objective",
     "costs",
+    "strategy",
     "seed",
 )
 

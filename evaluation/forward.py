@@ -28,7 +28,7 @@ from evaluation.evaluate import (
 )
 from evaluation.manifest import reproducibility
 from evaluation.source import Source, open_source
-from evaluation.strategies import Positions, run_backtests
+from evaluation.strategies import run_backtests, strategy_positions
 from evaluation.study import unavailable
 from evaluation.walk_forward import FoldScores, OutOfSample, Period
 from trainer.artifacts import Run, load_run
@@ -36,9 +36,9 @@ from trainer.dataset import Table, build_table
 from trainer.errors import UserError
 from trainer.fit import evaluate_scores, hours_of, objective_spec
 from trainer.learners.base import SplitData
-from trainer.predict import decision_positions, sequence_context
+from trainer.objective import ObjectiveSpec
+from trainer.predict import decision_positions, rule_history, sequence_context
 from trainer.splits import Fold
-from trainer.trading import decision_rows
 
 NEVER_PROMOTES = "a forward test judges the saved model as it is; it never promotes"
 
@@ -52,12 +52,15 @@ def forward_test(cfg: EvaluationConfig) -> Evaluation:
     horizon = conf.target.horizon
     table = build_table(conf.data, conf.features)
     lo = first_forward_row(source, table, cfg.forward)
-    context = sequence_context(conf.model) + conf.target.hours - 1
-    start = max(0, lo - context)  # earlier rows: the input window and the held decision
-    scores, held = score_rows(run, table, start, conf.target.hours, conf.costs.allow_short)
+    # earlier rows: the input window, the rule's volatility window and the held decision
+    context = sequence_context(conf.model) + rule_history(conf) + conf.target.hours - 1
+    start = max(0, lo - context)
+    spec = objective_spec(conf)
+    scores, held = score_rows(run, table, start, conf.target.hours, spec)
     scores, held = scores[lo - start :], held[lo - start :]
     rows = np.arange(lo, len(table))
-    threshold = run.threshold
+    rule = run.rule
+    threshold = rule.upper
 
     costs = _costs(cfg, conf)
     allow_short = bool(costs["allow_short"])
@@ -67,15 +70,12 @@ def forward_test(cfg: EvaluationConfig) -> Evaluation:
         log_ret=table.labels["ret_1h"][rows],
         scores={horizon: scores},
         thresholds={horizon: np.full(rows.shape[0], threshold)},
+        positions={horizon: held},
         fold_index=np.zeros(rows.shape[0], dtype=np.int64),
     )
     baseline, baseline_label = _baseline(cfg, table, oos, allow_short)
-    hours = hours_of(oos.timestamps)
-    decides = None if conf.target.hours == 1 else decision_rows(hours, conf.target.hours)
-    positions = Positions(
-        by_name={horizon: held, "buy_and_hold": np.ones(rows.shape[0]), "baseline": baseline},
-        decisions={horizon: decides, "buy_and_hold": None, "baseline": None},
-        baseline_label=baseline_label,
+    positions = strategy_positions(
+        oos.timestamps, oos.positions, [horizon], baseline, baseline_label
     )
     backtests = run_backtests(positions, oos.log_ret, float(costs["cost_bps"]))
     part = _part(table, lo, conf.target.hours, conf.target.task)
@@ -83,9 +83,10 @@ def forward_test(cfg: EvaluationConfig) -> Evaluation:
     scored = FoldScores(
         fold=fold,
         horizon=horizon,
-        threshold=threshold,
+        rule=rule,
         test_scores=scores,
-        metrics=evaluate_scores(scores, threshold, part, objective_spec(conf), conf.target.task),
+        test_positions=held,
+        metrics=evaluate_scores(scores, rule, part, spec, conf.target.task),
         seconds=time.perf_counter() - t_start,
     )
     name = cfg.name or f"forward_{report_name(cfg, source)}"
@@ -144,7 +145,7 @@ def first_forward_row(source: Source, table: Table, given: str) -> int:
 
 
 def score_rows(
-    run: Run, table: Table, start: int, horizon: int, allow_short: bool
+    run: Run, table: Table, start: int, horizon: int, spec: ObjectiveSpec
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scores and held positions of the table's rows from ``start`` with the saved model."""
     names = run.feature_names
@@ -159,9 +160,8 @@ def score_rows(
     n = X.shape[0]
     part = SplitData(X, np.zeros(n), np.zeros(n), table.timestamps[start:], table.segment[start:])
     scores = np.asarray(run.learner.predict(part), dtype=np.float64)
-    held = decision_positions(
-        scores, run.threshold, hours_of(table.timestamps[start:]), horizon, allow_short
-    )
+    returns = table.labels[f"ret_{horizon}h"][start:]
+    held = decision_positions(scores, run.rule, returns, hours_of(table.timestamps[start:]), spec)
     return scores, held
 
 

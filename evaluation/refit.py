@@ -20,11 +20,11 @@ from trainer.artifacts import git_revision, package_versions
 from trainer.config import TrainConfig, to_dict
 from trainer.dataset import Prepared, Table, prepare_memoised
 from trainer.errors import UserError
-from trainer.fit import evaluate_scores, hours_of, objective_spec, up_labels
+from trainer.fit import calibrate_on, evaluate_scores, objective_spec
 from trainer.learners import build_learner
 from trainer.learners.base import FitContext, Learner, NullReporter
-from trainer.objective import calibrate
 from trainer.splits import MIN_PART_ROWS, Fold
+from trainer.trading import Rule
 
 NEXT_FOLD = "next"
 
@@ -33,10 +33,14 @@ NEXT_FOLD = "next"
 class Refit:
     learner: Learner
     prepared: Prepared
-    threshold: float
+    rule: Rule  # the decision rule calibrated on the valid part
     valid_scores: np.ndarray  # (rows of the valid part,)
     metrics: dict[str, Any]  # {"valid": ..., "threshold": ...}
     metadata: dict[str, Any]  # what metadata.json of the promoted run holds
+
+    @property
+    def threshold(self) -> float:
+        return self.rule.upper
 
     @property
     def bounds(self) -> dict[str, list[str]]:
@@ -87,13 +91,11 @@ def refit(conf: TrainConfig, context: FitContext, table: Table, fold: Fold) -> R
     learner.fit(prepared.train, prepared.valid, NullReporter())
     valid = prepared.valid
     scores = np.asarray(learner.predict(valid), dtype=np.float64)
-    ok = np.isfinite(scores)
-    threshold, _ = calibrate(
-        scores[ok], up_labels(valid)[ok], valid.returns[ok], hours_of(valid.timestamps)[ok], spec
-    )
+    rule = calibrate_on(scores, valid, spec)
     metrics = {
-        "valid": evaluate_scores(scores, threshold, valid, spec, conf.target.task),
-        "threshold": threshold,
+        "valid": evaluate_scores(scores, rule, valid, spec, conf.target.task),
+        "threshold": rule.upper,
+        "rule": rule.to_json(),
     }
     ts = table.timestamps
     bounds = {
@@ -107,7 +109,8 @@ def refit(conf: TrainConfig, context: FitContext, table: Table, fold: Fold) -> R
         "feature_names": prepared.feature_names,
         "dropped_constant_features": prepared.dropped,
         "scaler": prepared.scaler.to_json(),
-        "threshold": threshold,
+        "threshold": rule.upper,
+        "rule": rule.to_json(),
         "data_hash": table.data_hash,
         "data_source": table.source,
         "gaps": table.gap_report,
@@ -120,7 +123,7 @@ def refit(conf: TrainConfig, context: FitContext, table: Table, fold: Fold) -> R
         "git_revision": git_revision(),
         "config": to_dict(conf),
     }
-    return Refit(learner, prepared, threshold, scores, metrics, metadata)
+    return Refit(learner, prepared, rule, scores, metrics, metadata)
 
 
 def _iso(t: np.datetime64) -> str:

@@ -78,10 +78,12 @@ def test_forward_test_equals_metrics_computed_by_hand_from_predict_output(
     at = market.index.get_indexer(pd.DatetimeIndex(frame["timestamp"]))
     ret = np.expm1(np.log(close[at + 1]) - np.log(close[at]))
     pos = frame["position"].to_numpy()
-    net = pos * ret - np.abs(np.diff(pos, prepend=0.0)) * 7e-4  # fee 5 + slippage 2 bps
+    gross = pos * ret
+    net = gross - np.abs(np.diff(pos, prepend=0.0)) * 7e-4  # fee 5 + slippage 2 bps
     equity = np.cumprod(1.0 + net)
     drawdown = equity / np.maximum.accumulate(np.maximum(equity, 1.0)) - 1.0
     assert summary["total_return"] == pytest.approx(equity[-1] - 1.0, rel=1e-9)
+    assert summary["gross_return"] == pytest.approx(np.prod(1.0 + gross) - 1.0, rel=1e-9)
     assert summary["max_drawdown"] == pytest.approx(min(0.0, drawdown.min()), rel=1e-9)
     assert summary["exposure"] == pytest.approx(np.mean(pos != 0), rel=1e-12)
 

@@ -146,18 +146,20 @@ def test_predict_on_the_training_data_scores_the_valid_part_as_training_did(
 
 
 def test_positions_follow_the_models_decision_rule() -> None:
+    from trainer.config import CostsConfig, ObjectiveConfig, StrategyConfig, TargetConfig
+    from trainer.fit import spec_of
+    from trainer.trading import Rule
+
+    def held(horizon: str, allow_short: bool) -> np.ndarray:
+        spec = spec_of(TargetConfig(horizon), ObjectiveConfig(), CostsConfig(), StrategyConfig())
+        rule = Rule(upper=0.5, lower=0.5, allow_short=allow_short)
+        return decision_positions(scores, rule, np.zeros(8), np.arange(8) % 24, spec)
+
     scores = np.array([0.9, 0.1, np.nan, 0.9, 0.1, 0.9, 0.9, 0.1])
-    hours = np.arange(8) % 24
-    np.testing.assert_array_equal(
-        decision_positions(scores, 0.5, hours, 1, False), [1, 0, 0, 1, 0, 1, 1, 0]
-    )
-    np.testing.assert_array_equal(
-        decision_positions(scores, 0.5, hours, 1, True), [1, -1, 0, 1, -1, 1, 1, -1]
-    )
+    np.testing.assert_array_equal(held("1h", False), [1, 0, 0, 1, 0, 1, 1, 0])
+    np.testing.assert_array_equal(held("1h", True), [1, -1, 0, 1, -1, 1, 1, -1])
     # 4h: decided at hours 0 and 4 of the day, held in between
-    np.testing.assert_array_equal(
-        decision_positions(scores, 0.5, hours, 4, False), [1, 1, 1, 1, 0, 0, 0, 0]
-    )
+    np.testing.assert_array_equal(held("4h", False), [1, 1, 1, 1, 0, 0, 0, 0])
 
 
 def test_hours_in_a_gap_are_listed_not_predicted_and_never_filled(

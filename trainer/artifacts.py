@@ -27,6 +27,7 @@ from trainer.errors import UserError
 from trainer.learners import load_learner, save_learner
 from trainer.learners.base import Learner
 from trainer.scaling import Scaler
+from trainer.trading import Rule
 
 FORMAT_VERSION = 1
 MODEL_DIR = "model"
@@ -188,6 +189,15 @@ class Run:
     @property
     def threshold(self) -> float:
         return float(self.metadata["threshold"])
+
+    @property
+    def rule(self) -> Rule:
+        """The decision rule calibrated on valid (runs saved before rules: the threshold)."""
+        saved = self.metadata.get("rule")
+        if isinstance(saved, dict):
+            return Rule(**saved)
+        allow_short = bool(OmegaConf.select(self.config, "costs.allow_short", default=False))
+        return Rule(upper=self.threshold, lower=self.threshold, allow_short=allow_short)
 
     @property
     def scaler(self) -> Scaler:

@@ -85,26 +85,20 @@ def model_id(model_sha256: dict[str, str]) -> str:
 
 
 def decision_positions(
-    scores: np.ndarray,
-    threshold: float,
-    hours: np.ndarray,
-    horizon: int,
-    allow_short: bool,
+    scores: np.ndarray, rule: Any, returns: np.ndarray, hours: np.ndarray, spec: Any
 ) -> np.ndarray:
-    """The model's decision rule, hour by hour: at each decision hour (every ``horizon`` hours
-    of the UTC day) +1 above the threshold, else 0 (or -1 with shorts), flat without a score;
-    held until the next decision (flat before the first). Same rule as the evaluation's
-    backtest of the model's own strategy."""
-    from trainer.trading import decision_rows
+    """The model's decision rule hour by hour (``trainer.objective.hourly_positions``, what the
+    trainer's metrics and the evaluation's backtests trade): its calibrated ``rule`` at each
+    decision hour (every hour for 1h, hours 0, 4, ... UTC for 4h), held until the next one,
+    flat without a score and before the first decision. The one place predict and forward
+    tests turn scores into positions.
 
-    known = np.isfinite(scores)
-    up = np.greater(scores, threshold, where=known, out=np.zeros(scores.shape, dtype=bool))
-    signal = np.where(up, 1.0, np.where(known, -1.0, 0.0)) if allow_short else up.astype(float)
-    decide = decision_rows(hours, horizon)
-    n = scores.shape[0]
-    last = np.where(decide, np.arange(n), -1)
-    np.maximum.accumulate(last, out=last)
-    held: np.ndarray = np.where(last >= 0, signal[np.maximum(last, 0)], 0.0)
+    scores, returns, hours: (n,) of consecutive hours; ``returns`` are the forward
+    horizon-hour log returns (NaN where not yet known), read only by ``vol_target`` sizing.
+    """
+    from trainer.objective import hourly_positions
+
+    held: np.ndarray = hourly_positions(scores, rule, returns, hours, spec)[0]
     return held
 
 
@@ -115,6 +109,7 @@ def predict(cfg: PredictConfig) -> Predictions:
     """Score the requested hours of ``cfg`` (see the module doc); nothing is written."""
     from trainer.artifacts import METADATA_FILE, read_json
     from trainer.dataset import market_hash
+    from trainer.fit import objective_spec
     from trainer.run_config import compose_run_config
 
     t0 = time.perf_counter()
@@ -139,7 +134,7 @@ def predict(cfg: PredictConfig) -> Predictions:
             "data.source=npz: prepared splits carry no market hours to predict; pass the market"
             " table (data=csv data.path=F, data=parquet ..., data=binance_btc ...)"
         )
-    context = sequence_context(conf.model)
+    context = sequence_context(conf.model) + rule_history(conf)
     hold = conf.target.hours - 1
     names = [str(n) for n in meta["feature_names"]]
     recent = _recent(cfg.predict, conf, context + hold)
@@ -155,13 +150,15 @@ def predict(cfg: PredictConfig) -> Predictions:
     present = at[at >= 0]
     first = int(present[0])
     lo, hi = first - needed, int(present[-1]) + 1
-    scores, threshold, run = _score(run_dir, market.iloc[lo:hi], names, conf)
+    scores, run = _score(run_dir, market.iloc[lo:hi], names, conf)
+    rule = run.rule
+    threshold = rule.upper
     held = decision_positions(
         scores,
-        threshold,
+        rule,
+        _forward_returns(market.iloc[lo:hi], conf),
         _hour_of_day(index[lo:hi]),
-        conf.target.hours,
-        conf.costs.allow_short,
+        objective_spec(conf),
     )
     data_hash = market_hash(market.iloc[lo:hi])  # the rows these predictions come from
     mid = model_id(run.metadata.get("model_sha256") or {})
@@ -189,6 +186,7 @@ def _locate(
 ) -> tuple[pd.DataFrame, pd.DatetimeIndex, np.ndarray, int]:
     """The market, the requested hours, their rows in it (-1: in a gap) and the history
     each first hour needs; every check of the request against the data."""
+    from trainer.data.calendar import epoch_hours
     from trainer.data.features import plan_features
     from trainer.data.gaps import position_in_segment
     from trainer.data.market import load_market
@@ -204,8 +202,11 @@ def _locate(
     lookback = max(f.lookback for f in plan)
     needed = lookback + extra
     index = pd.DatetimeIndex(market.index)
-    pos = position_in_segment(index)
+    calendar = conf.data.trading_calendar()
+    pos = position_in_segment(index, calendar)
     hours = requested_hours(opts, index, pos, needed)
+    if not calendar.always_open:  # scheduled closures are not hours to predict, nor gaps
+        hours = hours[calendar.is_open(epoch_hours(hours))]
     at = index.get_indexer(hours)
     present = at[at >= 0]
     if present.size == 0:
@@ -223,28 +224,45 @@ def _locate(
     return market, hours, at, needed
 
 
+def rule_history(conf: Any) -> int:
+    """Earlier hours the decision rule reads: the realised volatility of ``vol_target``."""
+    if conf.strategy.name != "vol_target":
+        return 0
+    return int(conf.strategy.vol_window_hours) + conf.target.hours
+
+
+def _forward_returns(market: pd.DataFrame, conf: Any) -> np.ndarray:
+    """Forward horizon-hour log returns of each row, NaN where the future is not in the data."""
+    from trainer.data.labels import make_labels
+
+    h = conf.target.hours
+    labels = make_labels(market, (h,), conf.data.trading_calendar())
+    return np.asarray(labels[f"ret_{h}h"].to_numpy(dtype=np.float64))
+
+
 def _score(
     run_dir: Path, market: pd.DataFrame, names: list[str], conf: Any
-) -> tuple[np.ndarray, float, Any]:
-    """Scores of every row of ``market`` (NaN where the features are incomplete), the
-    threshold and the loaded run. ``market`` holds the requested rows and their history."""
+) -> tuple[np.ndarray, Any]:
+    """Scores of every row of ``market`` (NaN where the features are incomplete) and the
+    loaded run. ``market`` holds the requested rows and their history."""
     from trainer.artifacts import load_run
     from trainer.data.features import build_features
     from trainer.dataset import segments_of
     from trainer.learners.base import SplitData
 
-    feats = build_features(market, conf.features)
+    calendar = conf.data.trading_calendar()
+    feats = build_features(market, conf.features, calendar=calendar)
     complete = feats.notna().all(axis=1).to_numpy()  # as the training table kept its rows
     run = load_run(run_dir)  # model files checked against their sha256, then loaded
     X = run.scaler.transform(feats[names].to_numpy(dtype=np.float64)[complete])
     ts = pd.DatetimeIndex(market.index[complete]).tz_convert("UTC").tz_localize(None)
     stamps = ts.to_numpy("datetime64[ns]")
     n = X.shape[0]
-    part = SplitData(X, np.zeros(n), np.zeros(n), stamps, segments_of(stamps))
+    part = SplitData(X, np.zeros(n), np.zeros(n), stamps, segments_of(stamps, calendar))
     scores = np.full(len(market), np.nan)
     if n:
         scores[complete] = np.asarray(run.learner.predict(part), dtype=np.float64)
-    return scores, run.threshold, run
+    return scores, run
 
 
 def _frame(

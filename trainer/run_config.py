@@ -25,7 +25,7 @@ from trainer.errors import UserError
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 CONFIG_FILE = ".hydra/config.yaml"
 HYDRA_FILE = ".hydra/hydra.yaml"
-GROUPS = ("model", "data", "features", "split", "hardware")
+GROUPS = ("model", "data", "features", "split", "hardware", "strategy")
 _MISSING = object()
 
 
@@ -93,7 +93,13 @@ def _load_yaml(path: Path, text: str | None) -> Any:
 
 def _schema(group: str, option: str) -> Any:
     """The schema class an option of ``group`` extends (None: not one this version has)."""
-    from trainer.config import DATA_SCHEMAS, MODEL_SCHEMAS, HardwareConfig, SplitConfig
+    from trainer.config import (
+        DATA_SCHEMAS,
+        MODEL_SCHEMAS,
+        HardwareConfig,
+        SplitConfig,
+        StrategyConfig,
+    )
     from trainer.data.config import FeaturesConfig
 
     by_group: dict[str, Any] = {
@@ -102,6 +108,7 @@ def _schema(group: str, option: str) -> Any:
         "split": SplitConfig,
         "hardware": HardwareConfig,
         "features": FeaturesConfig,
+        "strategy": StrategyConfig,
     }
     return by_group.get(group)
 
@@ -129,7 +136,7 @@ def _typed_base(stored: DictConfig, switches: dict[str, str]) -> DictConfig:
     option's values for each switched group."""
     model = str(OmegaConf.select(stored, "model.name", default=""))
     source = str(OmegaConf.select(stored, "data.source", default=""))
-    options = {"model": model, "data": source, "split": "", "hardware": "", "features": ""}
+    options = {g: "" for g in GROUPS} | {"model": model, "data": source}
     base = OmegaConf.structured(TrainConfig)
     for group in GROUPS:
         option = switches.get(group, options[group])
@@ -174,6 +181,7 @@ def _choices(run_dir: Path, stored: DictConfig, hydra_text: str | None) -> dict[
         "features": "default",
         "split": OmegaConf.select(stored, "split.name"),
         "hardware": OmegaConf.select(stored, "hardware.name"),
+        "strategy": OmegaConf.select(stored, "strategy.name") or "threshold",
     }
     for group in GROUPS:
         choice = recorded.get(group) or fallback[group]

@@ -37,11 +37,12 @@ def folds_for(conf: TrainConfig, table: Table) -> list[Fold]:
                 conf.split.step_months,
                 fractions,
                 embargo,
+                table.calendar,
             )
         )
     if table.fixed_split is not None:
         return [table.fixed_split]
-    return [holdout(table.timestamps, fractions, embargo)]
+    return [holdout(table.timestamps, fractions, embargo, table.calendar)]
 
 
 def fit_context(conf: TrainConfig) -> FitContext:
@@ -70,6 +71,7 @@ def run_metadata(conf: TrainConfig, result: FoldResult, context: FitContext) -> 
         "dropped_constant_features": p.dropped,
         "scaler": p.scaler.to_json(),
         "threshold": result.threshold,
+        "rule": result.rule.to_json(),
         "data_hash": p.table.data_hash,
         "data_source": p.table.source,
         "gaps": p.table.gap_report,
@@ -97,7 +99,11 @@ def train(cfg: DictConfig | TrainConfig, run_dir: Path, reporter: Reporter | Non
     spec = objective_spec(conf)
     if len(folds) == 1:
         result = fit_fold(conf, table, folds[0], context, reporter, spec)
-        metrics: dict[str, Any] = {**result.metrics, "threshold": result.threshold}
+        metrics: dict[str, Any] = {
+            **result.metrics,
+            "threshold": result.threshold,
+            "rule": result.rule.to_json(),
+        }
         objective = result.metrics["valid"]["objective"]
     else:
         # One model per fold; each fold's out-of-sample objective is an intermediate value,
@@ -113,6 +119,7 @@ def train(cfg: DictConfig | TrainConfig, run_dir: Path, reporter: Reporter | Non
         metrics = {
             **result.metrics,
             "threshold": result.threshold,
+            "rule": result.rule.to_json(),
             "walk_forward": {"folds": per_fold, "mean_objective": objective},
         }
     metadata = run_metadata(conf, result, context)

@@ -30,6 +30,7 @@ from trainer.data.validate import (
     _check_nan_runs,
     _check_values,
     finish,
+    open_rows,
     parse_numbers,
     parse_timestamps,
 )
@@ -57,15 +58,20 @@ def load_joined(cfg: JoinedDataConfig, recent: Recent | None = None) -> pd.DataF
         )
     # Read and validate every file before joining anything (the price file first: with
     # ``recent`` it says how far back the others are needed).
-    price = cfg.files[prices[0]]
-    parts = {prices[0]: _read_role(prices[0], price, root, cfg.max_ffill_hours, recent)}
+    first = cfg.files[prices[0]]
+    parts = {prices[0]: _read_role(prices[0], first, root, cfg.max_ffill_hours, recent)}
     if recent is not None:
         recent = Recent(since=pd.DatetimeIndex(parts[prices[0]].index)[0])
     for key, spec in cfg.files.items():
         if key not in parts:
             parts[key] = _read_role(key, spec, root, cfg.max_ffill_hours, recent)
     # Fill the price file's short gaps first, so every other role lands on the final hours.
-    table = finish(_trim(parts[prices[0]], cfg), cfg.max_ffill_hours)
+    calendar = cfg.trading_calendar()
+    spec = cfg.files[prices[0]]
+    price = open_rows(
+        parts[prices[0]], f"data file {Path(cfg.root) / spec.path}", calendar, cfg.closed_rows
+    )
+    table = finish(_trim(price, cfg), cfg.max_ffill_hours, calendar)
     for key, spec in cfg.files.items():
         if spec.role == "price":
             continue

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trainer.data.calendar import epoch_hours
 from trainer.data.config import (
     CsvDataConfig,
     DataConfig,
@@ -63,7 +64,11 @@ def load_market(cfg: DataConfig, recent: Recent | None = None) -> pd.DataFrame:
             market = generate_market(cfg.start, cfg.end, cfg.seed, cfg.signal_strength)
         except ValueError as exc:
             raise UserError(f"data.start={cfg.start}, data.end={cfg.end}: {exc}") from None
-        market.attrs["gaps_before_fill"] = gap_report(pd.DatetimeIndex(market.index))
+        calendar = cfg.trading_calendar()
+        if not calendar.always_open:  # the market as if it closed: its closed hours left out
+            market = market[calendar.is_open(epoch_hours(market.index))].copy()
+        market.attrs["gaps_before_fill"] = gap_report(pd.DatetimeIndex(market.index), calendar)
+        market.attrs["calendar"] = calendar
         return market
     if isinstance(cfg, JoinedDataConfig):
         from trainer.data.joined import load_joined
@@ -75,7 +80,13 @@ def load_market(cfg: DataConfig, recent: Recent | None = None) -> pd.DataFrame:
             raw = read_csv(path, recent=recent, extra_hours=cfg.max_ffill_hours)
         else:
             raw = read_parquet(path)
-        market = market_table(raw, f"data file {path}", cfg.max_ffill_hours)
+        market = market_table(
+            raw,
+            f"data file {path}",
+            cfg.max_ffill_hours,
+            cfg.trading_calendar(),
+            cfg.closed_rows,
+        )
         return cut(market, cfg.start, cfg.end, f"data file {path}")
     raise UserError(f"data.source={cfg.source!r}: must be one of {', '.join(SOURCES)}")
 
