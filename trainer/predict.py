@@ -421,7 +421,7 @@ def _needs(plan: list[Any], lookback: int, extra: int) -> str:
     longest = max(plan, key=lambda f: f.lookback)
     text = f"feature '{longest.name}' reads {lookback}"
     if extra:
-        text += f"; the model's input window and held decision {extra} more"
+        text += f"; the model's input window, the rule's history and held decision {extra} more"
     return text
 
 
