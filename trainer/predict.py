@@ -465,15 +465,13 @@ def default_out(now: datetime | None = None) -> Path:
 
 def write(pred: Predictions, out: Path) -> dict[str, Path]:
     """predictions.parquet and predictions.csv in ``out``, each written atomically."""
-    from trainer.artifacts import atomic_write_text
+    from trainer.atomic import atomic_write
 
     out.mkdir(parents=True, exist_ok=True)
     paths = {"parquet": out / f"{PREDICTIONS}.parquet", "csv": out / f"{PREDICTIONS}.csv"}
     frame = pred.frame.assign(timestamp=pred.frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    tmp = out / f".{PREDICTIONS}.parquet.tmp"
-    pred.frame.to_parquet(tmp, index=False)
-    tmp.replace(paths["parquet"])
-    atomic_write_text(paths["csv"], frame.to_csv(index=False, float_format="%.17g"))
+    atomic_write(paths["parquet"], lambda fh: pred.frame.to_parquet(fh, index=False))
+    atomic_write(paths["csv"], frame.to_csv(index=False, float_format="%.17g"))
     return paths
 
 

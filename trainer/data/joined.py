@@ -59,12 +59,14 @@ def load_joined(cfg: JoinedDataConfig, recent: Recent | None = None) -> pd.DataF
     # Read and validate every file before joining anything (the price file first: with
     # ``recent`` it says how far back the others are needed).
     first = cfg.files[prices[0]]
-    parts = {prices[0]: _read_role(prices[0], first, root, cfg.max_ffill_hours, recent)}
+    parts = {
+        prices[0]: _read_role(prices[0], first, root, cfg.max_ffill_hours, cfg.bad_prices, recent)
+    }
     if recent is not None:
         recent = Recent(since=pd.DatetimeIndex(parts[prices[0]].index)[0])
     for key, spec in cfg.files.items():
         if key not in parts:
-            parts[key] = _read_role(key, spec, root, cfg.max_ffill_hours, recent)
+            parts[key] = _read_role(key, spec, root, cfg.max_ffill_hours, cfg.bad_prices, recent)
     # Fill the price file's short gaps first, so every other role lands on the final hours.
     calendar = cfg.trading_calendar()
     spec = cfg.files[prices[0]]
@@ -94,7 +96,12 @@ def _check_spec(key: str, spec: RoleFileConfig) -> None:
 
 
 def _read_role(
-    key: str, spec: RoleFileConfig, root: Path, max_ffill: int, recent: Recent | None = None
+    key: str,
+    spec: RoleFileConfig,
+    root: Path,
+    max_ffill: int,
+    bad_prices: str = "error",
+    recent: Recent | None = None,
 ) -> pd.DataFrame:
     """One file as a frame of its table columns, indexed by the file's own (UTC) timestamps."""
     path = root / spec.path
@@ -124,7 +131,8 @@ def _read_role(
     if spec.role in HOURLY_ROLES:
         for old, new in mapping.items():
             _check_nan_runs(frame[new].to_numpy(), origin, old, max_ffill)
-        _check_values(frame.rename(columns={v: k for k, v in mapping.items()}), origin)
+        named = frame.rename(columns={v: k for k, v in mapping.items()})  # as in the file
+        frame = _check_values(named, origin, bad_prices).rename(columns=mapping)
     return frame
 
 

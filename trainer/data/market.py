@@ -86,6 +86,7 @@ def load_market(cfg: DataConfig, recent: Recent | None = None) -> pd.DataFrame:
             cfg.max_ffill_hours,
             cfg.trading_calendar(),
             cfg.closed_rows,
+            cfg.bad_prices,
         )
         return cut(market, cfg.start, cfg.end, f"data file {path}")
     raise UserError(f"data.source={cfg.source!r}: must be one of {', '.join(SOURCES)}")
@@ -149,7 +150,12 @@ def read_csv(
 
 def _parse_csv(source: Any, path: Path, time_column: str) -> pd.DataFrame:
     try:
+        # pandas renames a repeated header name (close, close.1): read the header as written
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str, skipinitialspace=True)
+        unique_columns(f"data file {path}", [str(c) for c in header.iloc[0]])
         return pd.read_csv(source, dtype={time_column: str}, skipinitialspace=True)
+    except UserError:
+        raise
     except pd.errors.EmptyDataError:
         raise UserError(f"data file {path}: empty file; need a header and data rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
@@ -193,10 +199,27 @@ def _stamp(text: object) -> pd.Timestamp | None:
     return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
+def unique_columns(origin: str, names: list[str]) -> None:
+    """Refuse a header that names a column twice (after trimming spaces), naming it."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(n.strip() for n in names):
+        if name in seen:
+            raise UserError(
+                f"{origin}, column '{name}': appears twice in the header (columns"
+                f" {seen[name] + 1} and {i + 1}); keep one"
+            )
+        seen[name] = i
+
+
 def read_parquet(path: Path) -> pd.DataFrame:
     _exists(path)
     try:
+        import pyarrow.parquet as pq
+
+        unique_columns(f"data file {path}", list(pq.read_schema(path).names))
         return pd.read_parquet(path, engine="pyarrow")
+    except UserError:
+        raise
     except Exception as exc:  # pyarrow raises several types for a corrupt or foreign file
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"data file {path}: not a readable parquet file ({msg})") from None
