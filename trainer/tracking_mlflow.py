@@ -435,7 +435,13 @@ class MlflowTracker:
         out: dict[str, str] = {}
 
         def upload() -> None:
-            self.client.log_artifacts(run_id, str(promoted), "champion")
+            for path in sorted(promoted.iterdir()):
+                if path.name == "history" or path.name.startswith("."):
+                    continue  # replaced champions are versions of their own already
+                if path.is_dir():
+                    self.client.log_artifacts(run_id, str(path), f"champion/{path.name}")
+                else:
+                    self.client.log_artifact(run_id, str(path), "champion")
 
         def register() -> None:
             with contextlib.suppress(Exception):  # it exists from an earlier promotion
