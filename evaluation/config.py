@@ -165,8 +165,17 @@ class OverfittingConfig:
 
 
 @dataclass
+class PromotionConfig:
+    # A run is promoted only from the data it was trained on; true: promote the recipe refit
+    # on other data on purpose (recorded in the manifest).
+    allow_other_data: bool = False
+
+
+@dataclass
 class EvaluationConfig:
     run: str | None = None  # a run directory, a study's best/ or artifacts/promoted/<target>
+    # forward=PATH: the saved model as it is on every hour after its data (never promotes)
+    forward: str | None = None
     verify: str | None = None  # re-train this run (or a report's run) and compare its metrics
     name: str | None = None  # report name under reports_dir; null: from the run's path
     # Overrides of the run's composed config, in Hydra's grammar (data=csv, model.max_depth=3).
@@ -177,7 +186,8 @@ class EvaluationConfig:
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
     guardrails: GuardrailsConfig = field(default_factory=GuardrailsConfig)
     overfitting: OverfittingConfig = field(default_factory=OverfittingConfig)
-    promote: bool = True  # copy to <artifacts_dir>/promoted/<target>/ when every guardrail passes
+    promote: bool = True  # refit and publish to <artifacts_dir>/promoted/<target>/ when all pass
+    promotion: PromotionConfig = field(default_factory=PromotionConfig)
     artifacts_dir: str = "artifacts"
     progress: bool = True
 

@@ -210,16 +210,15 @@ def test_passing_model_is_promoted_and_a_failing_one_never_replaces_it(
     promoted = tmp_path / "promoted" / "1h_direction"
     manifest = json.loads((promoted / "manifest.json").read_text())
     assert manifest["source_run"] == str(ev.source.path.resolve())
+    assert ev.refit is not None
     assert manifest["data_sha256"] and manifest["config_sha256"]
     assert (Path(manifest["report"]) / "report.html").is_file()
     assert all(g["passed"] for g in manifest["guardrails"])
 
     from trainer.artifacts import load_run
 
-    loaded = load_run(promoted)  # the promoted copy loads like any run
-    assert (
-        loaded.threshold == json.loads((ev.source.path / "metadata.json").read_text())["threshold"]
-    )
+    loaded = load_run(promoted)  # the promoted refit loads like any run
+    assert loaded.threshold == ev.refit.threshold == manifest["refit"]["threshold"]
 
     assert finish(judge(ev, STRICT), cfg) == EXIT_NOT_PROMOTED
     assert json.loads((promoted / "manifest.json").read_text()) == manifest

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from trainer.data.config import (
@@ -256,26 +255,33 @@ class TrainConfig:
         path_text("artifacts_dir", self.artifacts_dir)
 
 
+MODEL_SCHEMAS: dict[str, type[ModelConfig]] = {
+    "xgboost": XGBoostConfig,
+    "lightgbm": LightGBMConfig,
+    "lstm": LSTMConfig,
+    "transformer": TransformerConfig,
+    "ensemble": EnsembleConfig,
+}
+# data.source -> its schema (the option of the same name extends it)
+DATA_SCHEMAS: dict[str, type[DataConfig]] = {
+    "synthetic": SyntheticDataConfig,
+    "csv": CsvDataConfig,
+    "parquet": ParquetDataConfig,
+    "npz": NpzDataConfig,
+    "binance_btc": JoinedDataConfig,
+}
+
+
 def register() -> None:
     """Put every schema in the ConfigStore (idempotent)."""
+    from hydra.core.config_store import ConfigStore
+
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
-    for name, node in {
-        "xgboost": XGBoostConfig,
-        "lightgbm": LightGBMConfig,
-        "lstm": LSTMConfig,
-        "transformer": TransformerConfig,
-        "ensemble": EnsembleConfig,
-    }.items():
-        cs.store(group="schema/model", name=name, node=node)
-    for name, node in {
-        "synthetic": SyntheticDataConfig,
-        "csv": CsvDataConfig,
-        "parquet": ParquetDataConfig,
-        "npz": NpzDataConfig,
-        "binance_btc": JoinedDataConfig,
-    }.items():
-        cs.store(group="schema/data", name=name, node=node)
+    for name, model in MODEL_SCHEMAS.items():
+        cs.store(group="schema/model", name=name, node=model)
+    for name, data in DATA_SCHEMAS.items():
+        cs.store(group="schema/data", name=name, node=data)
     cs.store(group="schema/split", name="split", node=SplitConfig)
     cs.store(group="schema/strategy", name="strategy", node=StrategyConfig)
     cs.store(group="schema/hardware", name="hardware", node=HardwareConfig)

@@ -75,6 +75,18 @@ class SyntheticDataConfig(DataConfig):
             raise UserError(f"data.signal_strength={self.signal_strength}: must be in [0, 1)")
 
 
+def check_date(key: str, value: str | None) -> None:
+    """UserError unless ``value`` is None or a date pandas reads (YYYY-MM-DD[ HH:MM])."""
+    if value is None:
+        return
+    import pandas as pd
+
+    try:
+        pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise UserError(f"{key}={value!r}: not a date (use YYYY-MM-DD)") from None
+
+
 @dataclass
 class FileDataConfig(DataConfig):
     path: str = MISSING
@@ -85,12 +97,25 @@ class FileDataConfig(DataConfig):
 
 
 @dataclass
-class CsvDataConfig(FileDataConfig):
+class TableFileDataConfig(FileDataConfig):
+    """One hourly market table in a file, optionally cut to [start, end] (UTC, inclusive)."""
+
+    start: str | None = None  # null: from the file's first row
+    end: str | None = None  # null: to its last row; a date means through the end of that day
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_date("data.start", self.start)
+        check_date("data.end", self.end)
+
+
+@dataclass
+class CsvDataConfig(TableFileDataConfig):
     source: str = "csv"
 
 
 @dataclass
-class ParquetDataConfig(FileDataConfig):
+class ParquetDataConfig(TableFileDataConfig):
     source: str = "parquet"
 
 

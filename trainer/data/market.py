@@ -9,8 +9,12 @@ file, the column and the first offending row, before any work.
 
 from __future__ import annotations
 
+import io
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from trainer.data.calendar import epoch_hours
@@ -26,13 +30,31 @@ from trainer.data.validate import market_table
 from trainer.errors import UserError
 
 SOURCES = ("synthetic", "csv", "parquet", "binance_btc", "joined")
+TAIL_BLOCK = 1 << 16  # first bytes tried from a file's end; quadrupled until the rows suffice
 
 
-def load_market(cfg: DataConfig) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Recent:
+    """Only a file's last rows are wanted (``python -m trainer.predict``): those from ``since``
+    on, or the last ``hours`` hours. A hint: a file may be read whole, never less."""
+
+    since: pd.Timestamp | None = None  # UTC
+    hours: int | None = None
+
+    def bound(self, last: pd.Timestamp, extra_hours: int) -> pd.Timestamp:
+        """The earliest timestamp the rows read must reach back to."""
+        extra = pd.Timedelta(hours=extra_hours)
+        if self.since is not None:
+            return self.since - extra
+        return last - pd.Timedelta(hours=self.hours or 0) - extra
+
+
+def load_market(cfg: DataConfig, recent: Recent | None = None) -> pd.DataFrame:
     """The validated hourly market table of ``cfg`` (a new frame; see module doc).
 
     ``attrs["gaps_before_fill"]`` holds the gap report of the table as read, before short gaps
-    were filled (the index of the result only shows the long ones).
+    were filled (the index of the result only shows the long ones). ``recent``: read csv files
+    from their end, far enough back for the rows it asks for (the table then starts later).
     """
     # Ranges (max_ffill_hours, signal_strength) are checked by the schemas' __post_init__.
     if isinstance(cfg, SyntheticDataConfig):
@@ -51,11 +73,14 @@ def load_market(cfg: DataConfig) -> pd.DataFrame:
     if isinstance(cfg, JoinedDataConfig):
         from trainer.data.joined import load_joined
 
-        return load_joined(cfg)
+        return load_joined(cfg, recent)
     if isinstance(cfg, CsvDataConfig | ParquetDataConfig):
         path = Path(cfg.path)
-        raw = read_csv(path) if isinstance(cfg, CsvDataConfig) else read_parquet(path)
-        return market_table(
+        if isinstance(cfg, CsvDataConfig):
+            raw = read_csv(path, recent=recent, extra_hours=cfg.max_ffill_hours)
+        else:
+            raw = read_parquet(path)
+        market = market_table(
             raw,
             f"data file {path}",
             cfg.max_ffill_hours,
@@ -63,7 +88,40 @@ def load_market(cfg: DataConfig) -> pd.DataFrame:
             cfg.closed_rows,
             cfg.bad_prices,
         )
+        return cut(market, cfg.start, cfg.end, f"data file {path}")
     raise UserError(f"data.source={cfg.source!r}: must be one of {', '.join(SOURCES)}")
+
+
+def cut(market: pd.DataFrame, start: str | None, end: str | None, origin: str) -> pd.DataFrame:
+    """The rows from ``start`` through the whole day (or the hour, if given) of ``end``."""
+    if start is None and end is None:
+        return market
+    keep = np.ones(len(market), dtype=bool)
+    index = pd.DatetimeIndex(market.index)
+    if start is not None:
+        keep &= index >= _utc(start)
+    if end is not None:
+        last = _utc(end)
+        # A bare date means the whole day; a time means through that hour.
+        keep &= index < (
+            last + pd.Timedelta(days=1)
+            if last == last.normalize()
+            else last + pd.Timedelta(hours=1)
+        )
+    if not keep.any():
+        first, final = index[0], index[-1]
+        raise UserError(
+            f"data.start={start}, data.end={end}: no row of {origin} in between (it covers"
+            f" {first:%Y-%m-%d %H:%M} to {final:%Y-%m-%d %H:%M} UTC)"
+        )
+    out = market[keep].copy()
+    out.attrs = dict(market.attrs)
+    return out
+
+
+def _utc(value: str) -> pd.Timestamp:
+    t = pd.Timestamp(value)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
 def _exists(path: Path) -> None:
@@ -71,14 +129,31 @@ def _exists(path: Path) -> None:
         raise UserError(f"data.path={path}: file not found (relative paths start at {Path.cwd()})")
 
 
-def read_csv(path: Path, time_column: str = "timestamp") -> pd.DataFrame:
-    """A csv as read, with the time column kept as text (validated later)."""
+def read_csv(
+    path: Path,
+    time_column: str = "timestamp",
+    recent: Recent | None = None,
+    extra_hours: int = 0,
+) -> pd.DataFrame:
+    """A csv as read, with the time column kept as text (validated later).
+
+    With ``recent``, only the file's last rows that reach back to ``recent.bound`` (less
+    ``extra_hours``) are parsed: an hourly caller needs the end of a file of years.
+    """
     _exists(path)
+    if recent is not None:
+        tail = _read_tail(path, time_column, recent, extra_hours)
+        if tail is not None:
+            return tail
+    return _parse_csv(path, path, time_column)
+
+
+def _parse_csv(source: Any, path: Path, time_column: str) -> pd.DataFrame:
     try:
         # pandas renames a repeated header name (close, close.1): read the header as written
         header = pd.read_csv(path, header=None, nrows=1, dtype=str, skipinitialspace=True)
         unique_columns(f"data file {path}", [str(c) for c in header.iloc[0]])
-        return pd.read_csv(path, dtype={time_column: str}, skipinitialspace=True)
+        return pd.read_csv(source, dtype={time_column: str}, skipinitialspace=True)
     except UserError:
         raise
     except pd.errors.EmptyDataError:
@@ -86,6 +161,42 @@ def read_csv(path: Path, time_column: str = "timestamp") -> pd.DataFrame:
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         msg = str(exc).strip().splitlines()[0]
         raise UserError(f"data file {path}: not a readable csv ({msg})") from None
+
+
+def _read_tail(
+    path: Path, time_column: str, recent: Recent, extra_hours: int
+) -> pd.DataFrame | None:
+    """The file's last whole lines under its header, growing until their first timestamp is
+    at or before the bound; None when the whole file is needed (or a time does not parse:
+    the whole file's validation then names the row)."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        header = fh.readline()
+        block = TAIL_BLOCK
+        while size - block > len(header):
+            fh.seek(size - block)
+            body = fh.read()
+            body = body[body.find(b"\n") + 1 :]  # drop the partial first line
+            frame = _parse_csv(io.BytesIO(header + body), path, time_column)
+            if len(frame) < 2 or time_column not in frame.columns:
+                return None
+            first, last = (_stamp(frame[time_column].iloc[i]) for i in (0, -1))
+            if first is None or last is None:
+                return None
+            if first <= recent.bound(last, extra_hours):
+                return frame
+            block *= 4
+    return None
+
+
+def _stamp(text: object) -> pd.Timestamp | None:
+    try:
+        t = pd.Timestamp(str(text).strip())
+    except (ValueError, TypeError):
+        return None
+    if pd.isna(t):
+        return None
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
 def unique_columns(origin: str, names: list[str]) -> None:
