@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from omegaconf import DictConfig, OmegaConf
 
 from evaluation.config import EvaluationConfig
-from trainer.errors import UserError
+from trainer.config import plain
+from trainer.errors import UserError, check_finite, writable_dir
 
 if TYPE_CHECKING:
     from evaluation.evaluate import Evaluation
@@ -68,6 +69,7 @@ def _quote(text: str) -> str:
 def to_schema(cfg: DictConfig | EvaluationConfig) -> EvaluationConfig:
     if isinstance(cfg, EvaluationConfig):
         return cfg
+    check_finite(plain(cfg))
     try:
         obj = OmegaConf.to_object(cfg)
     except UserError:
@@ -85,6 +87,7 @@ def run(cfg: DictConfig | EvaluationConfig) -> int:
     conf = to_schema(cfg)
     if conf.verify:
         return verify_command(conf)
+    writable_dir("artifacts_dir", conf.artifacts_dir)  # reports and promotions, before the work
     from evaluation.evaluate import evaluate
 
     return finish(evaluate(conf), conf)

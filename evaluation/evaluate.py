@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from evaluation.backtest import Backtest
+from evaluation.baseline import check_stored_baseline, read_stored_baseline
 from evaluation.config import EvaluationConfig, GuardrailsConfig
 from evaluation.guardrails import Guardrail, all_passed, check
 from evaluation.manifest import config_hash, reproducibility
@@ -114,6 +115,7 @@ def evaluate(cfg: EvaluationConfig) -> Evaluation:
             " artifacts/promoted/<target>; or verify=PATH to re-train a run"
         )
     source = open_source(cfg.run, cfg.overrides)
+    stored = read_stored_baseline(cfg.backtest.baseline) if cfg.backtest.baseline else None
     conf = source.config
     target = conf.target.horizon
     strategies = [target] + [s for s in cfg.backtest.strategies if s != target]
@@ -132,6 +134,12 @@ def evaluate(cfg: EvaluationConfig) -> Evaluation:
     table = build_table(conf.data, conf.features)  # features and labels: once for every fold
     period = resolve_period(cfg.walk_forward, table.timestamps, embargo)
     folds = folds_of(cfg.walk_forward, table, period, embargo)
+    if stored is not None:  # refused now, not after the walk-forward
+        assert cfg.backtest.baseline is not None
+        tested = np.concatenate([np.arange(f.test.start, f.test.stop) for f in folds])
+        check_stored_baseline(
+            cfg.backtest.baseline, stored, table.timestamps[tested], table.labels["ret_1h"][tested]
+        )
     t_wf = time.perf_counter()
     oos, per_fold = run_walk_forward(confs, contexts, table, folds, cfg.progress)
     wf_seconds = time.perf_counter() - t_wf

@@ -186,7 +186,8 @@ def replay(run_dir: Path, table: Table, cost_bps: float) -> np.ndarray | None:
         return None
     horizon = int(str(cfg.target.horizon).rstrip("h"))
     embargo = cfg.split.embargo_hours if cfg.split.embargo_hours is not None else horizon
-    fold = holdout(table.timestamps, (cfg.split.train, cfg.split.valid, cfg.split.test), embargo)
+    fractions = (cfg.split.train, cfg.split.valid, cfg.split.test)
+    fold = holdout(table.timestamps, fractions, embargo, table.calendar)
     prepared = prepare(table, fold, horizon, str(cfg.target.task), float(cfg.features.constant_tol))
     if prepared.feature_names != run.feature_names:
         return None

@@ -136,6 +136,7 @@ def folds_of(wf: WalkForwardConfig, table: Table, period: Period, embargo_hours:
                 wf.step_months,
                 (wf.train, wf.valid, wf.test),
                 embargo_hours,
+                table.calendar,
             )
         )
     except UserError as exc:  # name evaluation's keys, not training's split.*

@@ -179,6 +179,21 @@ def test_walk_forward_never_trains_on_the_future_and_tests_tile_the_period(
             assert table.timestamps[f.test.start] - table.timestamps[f.valid.stop - 1] > embargo
 
 
+def test_embargo_defaults_to_the_longest_horizon_evaluated(
+    evaluated: tuple[Evaluation, EvaluationConfig, int],
+) -> None:
+    ev, cfg, _ = evaluated
+    assert cfg.walk_forward.embargo_hours is None and "4h" in cfg.backtest.strategies
+    assert ev.embargo_hours == 4
+    table = build_table(ev.source.config.data, ev.source.config.features)
+    for fold in ev.folds:
+        for result in fold.values():
+            f = result.fold
+            # the last training row's 4h label ends the hour before validation begins
+            gap = table.timestamps[f.valid.start] - table.timestamps[f.train.stop - 1]
+            assert gap == np.timedelta64(5, "h")
+
+
 def test_features_are_built_once_for_every_fold(
     evaluated: tuple[Evaluation, EvaluationConfig, int],
 ) -> None:
@@ -424,3 +439,31 @@ def test_no_signal_control_promotes_nothing_with_the_strategy_searched(tmp_path:
     data = json.loads((report / "evaluation.json").read_text())
     assert data["strategy"]["name"] == "hysteresis"
     assert data["overfitting"]["available"], data["overfitting"]["reason"]
+
+
+def test_a_written_report_is_a_baseline_of_its_own_market_and_refused_for_another_before_any_fit(
+    evaluated: tuple[Evaluation, EvaluationConfig, int], tmp_path: Path
+) -> None:
+    from evaluation.baseline import check_stored_baseline, read_stored_baseline
+
+    ev, cfg = _fresh(*evaluated[:2], tmp_path)
+    finish(judge(ev, STRICT), cfg)
+    report = str(tmp_path / "reports" / ev.name)
+    # the series a report writes is a baseline of the same market and period
+    check_stored_baseline(report, read_stored_baseline(report), ev.oos.timestamps, ev.oos.log_ret)
+    # another market (the synthetic market of another seed): refused before the walk-forward
+    other = replace(
+        cfg,
+        overrides=["data.seed=7"],
+        backtest=replace(cfg.backtest, baseline=report),
+        artifacts_dir=str(tmp_path / "other"),
+    )
+    import evaluation.evaluate as module
+
+    def no_fit(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the walk-forward ran before the baseline was checked")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(module, "run_walk_forward", no_fit)
+        with pytest.raises(UserError, match=r"backtest.baseline=.*: another market"):
+            evaluate(other)

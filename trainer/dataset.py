@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from trainer.data.calendar import ALWAYS_OPEN, Calendar
 from trainer.data.config import DataConfig, FeaturesConfig
 from trainer.errors import UserError
 from trainer.learners.base import SplitData
@@ -34,11 +35,12 @@ class Table:
     feature_names: list[str]
     timestamps: np.ndarray  # (n,) datetime64[ns] UTC (naive)
     labels: dict[str, np.ndarray]  # ret_1h, dir_1h, ret_4h, dir_4h: (n,)
-    segment: np.ndarray  # (n,) int64, changes where consecutive rows are not one hour apart
+    segment: np.ndarray  # (n,) int64, changes where consecutive rows are not one open hour apart
     data_hash: str
     source: str
     gap_report: dict[str, object] = field(default_factory=dict)
     fixed_split: Fold | None = None  # prepared splits (npz) come already cut
+    calendar: Calendar = ALWAYS_OPEN  # the market's open hours (embargoes count them)
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
@@ -68,9 +70,10 @@ def market_hash(market: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-def segments_of(timestamps: np.ndarray) -> np.ndarray:
-    """Segment id per row: +1 wherever a row is not exactly one hour after the previous."""
-    step = np.diff(timestamps.astype("datetime64[h]").astype(np.int64), prepend=np.int64(-(10**9)))
+def segments_of(timestamps: np.ndarray, calendar: Calendar = ALWAYS_OPEN) -> np.ndarray:
+    """Segment id per row: +1 wherever a row is not exactly one open hour after the previous."""
+    clock = calendar.clock(timestamps.astype("datetime64[h]").astype(np.int64))
+    step = np.diff(clock, prepend=np.int64(-(10**9)))
     return np.cumsum(step != 1).astype(np.int64) - 1
 
 
@@ -112,8 +115,9 @@ def _build_table(data: DataConfig, features: FeaturesConfig) -> Table:
     from trainer.data.market import load_market
 
     market = load_market(data)
-    feats = build_features(market, features)
-    labels = make_labels(market, LABEL_HORIZONS)
+    calendar = data.trading_calendar()
+    feats = build_features(market, features, calendar=calendar)
+    labels = make_labels(market, LABEL_HORIZONS, calendar)
     complete = feats.notna().all(axis=1).to_numpy() & labels.notna().all(axis=1).to_numpy()
     if not complete.any():
         raise UserError(
@@ -127,13 +131,14 @@ def _build_table(data: DataConfig, features: FeaturesConfig) -> Table:
         feature_names=[str(c) for c in feats.columns],
         timestamps=timestamps,
         labels={c: labels[c].to_numpy(dtype=np.float64)[complete] for c in labels.columns},
-        segment=segments_of(timestamps),
+        segment=segments_of(timestamps, calendar),
         data_hash=market_hash(market),
         source=data.source,
         gap_report={
             "as_read": market.attrs.get("gaps_before_fill", {}),
-            "after_fill": gap_report(pd.DatetimeIndex(market.index)),
+            "after_fill": gap_report(pd.DatetimeIndex(market.index), calendar),
         },
+        calendar=calendar,
     )
 
 

@@ -36,6 +36,7 @@ from trainer.trading import (
     break_even_bps,
     decision_rows,
     hold,
+    money_of_rows,
     positions,
     positions_block,
     realised_vol,
@@ -256,9 +257,8 @@ def money_at(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(max drawdown, compounded net return, annualised net Sharpe) of each candidate rule.
 
-    The arithmetic of ``trainer.trading.backtest`` (same operations in the same order, so the
-    drawdowns and returns are bit-identical), on (candidates, rows) blocks: a per-candidate
-    loop was most of the cost of scoring a trial's report.
+    ``trainer.trading.money_of_rows`` on (candidates, rows) blocks of positions: a
+    per-candidate loop was most of the cost of scoring a trial's report.
     """
     rows = decision_rows(hours, spec.horizon)
     s, move = scores[rows], np.expm1(returns[rows])
@@ -271,32 +271,13 @@ def money_at(
         return dd, total, sharpes
     want_sharpe = spec.metric == "net_sharpe"
     rule = spec.rule(0.0)
-    cost = spec.cost_bps * 1e-4
     step = max(1, _BLOCK_CELLS // n)
     for i in range(0, k, step):
         pos = positions_block(s, uppers[i : i + step], lowers[i : i + step], rule, vol)
-        # net = position x move - |position change| x cost (flat before row 0)
-        traded = np.empty_like(pos)
-        traded[:, 0] = pos[:, 0]
-        np.subtract(pos[:, 1:], pos[:, :-1], out=traded[:, 1:])
-        np.abs(traded, out=traded)
-        traded *= cost
-        equity = pos * move
-        equity -= traded
-        if want_sharpe and n >= 2:
-            sd = np.std(equity, axis=1, ddof=1)
-            mean = np.mean(equity, axis=1)
-            ok = sd > 0
-            sharpes[i : i + step] = np.where(
-                ok, mean / np.where(ok, sd, 1.0) * np.sqrt(HOURS_PER_YEAR / spec.horizon), 0.0
-            )
-        equity += 1.0
-        np.multiply.accumulate(equity, axis=1, out=equity)
-        total[i : i + step] = equity[:, -1] - 1.0
-        peak = np.maximum.accumulate(equity, axis=1, out=traded)
-        np.maximum(peak, 1.0, out=peak)  # the curve starts at 1.0
-        equity /= peak
-        dd[i : i + step] = np.minimum(np.min(equity, axis=1) - 1.0, 0.0)
+        block = slice(i, i + step)
+        dd[block], total[block], sharpes[block] = money_of_rows(
+            pos, move, spec.cost_bps, HOURS_PER_YEAR / spec.horizon, want_sharpe
+        )
     return dd, total, sharpes
 
 

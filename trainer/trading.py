@@ -315,6 +315,39 @@ def backtest(
     )
 
 
+def money_of_rows(
+    pos: np.ndarray, ret: np.ndarray, cost_bps: float, periods_per_year: float, sharpe: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(max drawdown, compounded net return, annualised net Sharpe or 0) of each row of
+    (k, n) positions against (n,) simple returns: ``backtest``'s arithmetic, the same
+    operations in the same order (bit-identical drawdowns and returns), in place on the block.
+    Calibration scores its candidate rules with it."""
+    k, n = pos.shape
+    if n == 0:
+        return np.zeros(k), np.zeros(k), np.zeros(k)
+    # net = position x return - |position change| x cost (flat before row 0)
+    traded = np.empty_like(pos)
+    traded[:, 0] = pos[:, 0]
+    np.subtract(pos[:, 1:], pos[:, :-1], out=traded[:, 1:])
+    np.abs(traded, out=traded)
+    traded *= cost_bps * 1e-4
+    equity = pos * ret
+    equity -= traded
+    sharpes = np.zeros(k)
+    if sharpe and n >= 2:
+        sd = np.std(equity, axis=1, ddof=1)
+        mean = np.mean(equity, axis=1)
+        ok = sd > 0
+        sharpes = np.where(ok, mean / np.where(ok, sd, 1.0) * np.sqrt(periods_per_year), 0.0)
+    equity += 1.0
+    np.multiply.accumulate(equity, axis=1, out=equity)
+    total = equity[:, -1] - 1.0
+    peak = np.maximum.accumulate(equity, axis=1, out=traded)
+    np.maximum(peak, 1.0, out=peak)  # the curve starts at 1.0
+    equity /= peak
+    return np.minimum(np.min(equity, axis=1) - 1.0, 0.0), total, sharpes
+
+
 def _drawdown(equity: np.ndarray) -> np.ndarray:
     peak = np.maximum.accumulate(equity) if equity.size else equity
     peak = np.maximum(peak, 1.0)  # the starting capital 1.0 is the first peak
@@ -377,30 +410,45 @@ def break_even_bps(
     trades ``ref_traded`` units at that cost (buy-and-hold: its market return, one unit).
 
     None when nothing is traded; 0.0 when the strategy is below the reference before costs.
-    Bisection on the log of net equity, which falls with the cost.
+    Solved on the log of net equity, which falls with the cost.
     """
-    if not np.any(traded > 0):
+    moved = traded > 0
+    if not np.any(moved):
         return None
+    # Only the periods that trade depend on the cost: the others add a constant log growth.
+    fixed = float(np.sum(np.log(np.maximum(1.0 + gross[~moved], 1e-300)))) - ref_log_growth
+    g, u = 1.0 + gross[moved], traded[moved]
 
-    def excess(c: float) -> float:
-        growth = 1.0 + gross - c * traded
-        if np.any(growth <= 0.0):
-            return -math.inf
-        ref = ref_log_growth + (math.log1p(-c * ref_traded) if c * ref_traded < 1 else -math.inf)
-        return float(np.sum(np.log(growth))) - ref
+    def excess(c: float) -> tuple[float, float]:
+        """(log growth over the reference's at cost c, its derivative in c)."""
+        growth = g - c * u
+        if c * ref_traded >= 1.0 or growth.min() <= 0.0:
+            return -math.inf, -math.inf
+        value = fixed + float(np.sum(np.log(growth))) - math.log1p(-c * ref_traded)
+        return value, -float(np.sum(u / growth)) + ref_traded / (1.0 - c * ref_traded)
 
-    if excess(0.0) <= 0.0:
+    if excess(0.0)[0] <= 0.0:
         return 0.0
+    # Bracket the root, then Newton's steps kept inside the bracket (bisection otherwise).
     lo, hi = 0.0, 1e-4
-    while excess(hi) > 0.0 and hi < 1.0:
+    while excess(hi)[0] > 0.0 and hi < 1.0:
         lo, hi = hi, hi * 2.0
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if excess(mid) > 0.0:
-            lo = mid
+    c = 0.5 * (lo + hi)
+    for _ in range(100):
+        value, slope = excess(c)
+        if value > 0.0:
+            lo = c
         else:
-            hi = mid
-    return 0.5 * (lo + hi) * 1e4
+            hi = c
+        step = value / slope if math.isfinite(value) and slope < 0.0 else math.inf
+        nxt = c - step
+        if not lo < nxt < hi:
+            nxt = 0.5 * (lo + hi)
+        if abs(nxt - c) <= 1e-13 * nxt or hi - lo <= 1e-13 * hi:
+            c = nxt
+            break
+        c = nxt
+    return c * 1e4
 
 
 def equity_curve(net: np.ndarray) -> np.ndarray:

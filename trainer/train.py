@@ -37,11 +37,12 @@ def folds_for(conf: TrainConfig, table: Table) -> list[Fold]:
                 conf.split.step_months,
                 fractions,
                 embargo,
+                table.calendar,
             )
         )
     if table.fixed_split is not None:
         return [table.fixed_split]
-    return [holdout(table.timestamps, fractions, embargo)]
+    return [holdout(table.timestamps, fractions, embargo, table.calendar)]
 
 
 def fit_context(conf: TrainConfig) -> FitContext:
@@ -95,6 +96,9 @@ def train(cfg: DictConfig | TrainConfig, run_dir: Path, reporter: Reporter | Non
         from trainer.tuning import make_reporter
 
         reporter = make_reporter(conf.trial)
+    from trainer.tuning import check_study_data
+
+    check_study_data(reporter, table.data_hash)
     spec = objective_spec(conf)
     if len(folds) == 1:
         result = fit_fold(conf, table, folds[0], context, reporter, spec)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import DictConfig
 
 from trainer.config import TrainConfig, TrialConfig, to_dict, validate
+from trainer.errors import StudyStop
 from trainer.learners.base import NullReporter, Reporter
 
 if TYPE_CHECKING:
@@ -53,6 +54,30 @@ def make_reporter(trial: TrialConfig) -> Reporter:
     assert trial.study_name and trial.storage and trial.number is not None
     live = load_trial(trial.study_name, trial.storage, trial.number)
     return NullReporter() if live is None else TrialReporter(live)
+
+
+def check_study_data(reporter: Reporter, data_hash: str) -> None:
+    """Refuse a trial whose data differs from what its study started on.
+
+    A file that a feed appends to (or that is replaced) during a study would otherwise give
+    trials on different tables in one study, whose objective values are not comparable. The
+    trial records the hash it read; the sweep stops at once (``StudyStop``).
+    """
+    if not isinstance(reporter, TrialReporter):
+        return
+    from hydra_plugins.quantsweep_sweeper.link import study_data_hash
+
+    started_on = study_data_hash(reporter.trial)
+    if started_on is None or started_on == data_hash:
+        return
+    reporter.trial.set_user_attr("data_hash", data_hash)
+    raise StudyStop(
+        f"study {reporter.trial.study.study_name!r}: the data changed during the study (trial"
+        f" {reporter.trial.number} read data {data_hash[:12]}, the study started on"
+        f" {started_on[:12]}; a file appended to or replaced meanwhile?). Trials on other data"
+        " are not comparable: point data.path at a copy that stays put and start a new study"
+        " with another hydra.sweeper.study_name"
+    )
 
 
 def record_trial(
@@ -123,8 +148,11 @@ def study_fingerprint(cfg: DictConfig | TrainConfig) -> dict[str, Any]:
     refuses it naming the key that changed. Builds the table once to hash the data.
     """
     from trainer.dataset import build_table
+    from trainer.hardware import resolve
 
     conf = validate(cfg)
+    # what every trial would fail on is found before the study is created
+    resolve(conf.hardware, needs_device=conf.model.family != "tree")
     table = build_table(conf.data, conf.features)
     out = {
         "data_hash": table.data_hash,
@@ -135,6 +163,9 @@ def study_fingerprint(cfg: DictConfig | TrainConfig) -> dict[str, Any]:
         "split": to_dict(conf.split),
         "model": to_dict(conf.model),  # the sweeper drops the keys it searches
     }
+    calendar = conf.data.trading_calendar()
+    if not calendar.always_open:  # 24/7 studies keep the fingerprint they were created with
+        out["calendar"] = calendar.to_json()
     if conf.model.name == "lightgbm":
         from trainer.learners.library_data import LGB_DATASET_PARAMS
 

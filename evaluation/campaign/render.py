@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.campaign.leaderboard import SERIES_FILE, links
-from trainer.artifacts import atomic_write_json, atomic_write_text
+from trainer.atomic import atomic_write, atomic_write_json
 
 FIGURE = "equity_top.png"
 TEMPLATES = Path(__file__).with_name("templates")
@@ -262,11 +262,9 @@ def write(data: dict[str, Any], board_dir: Path) -> None:
     if not has_figure:
         ctx["figure"] = None
     atomic_write_json(board_dir / "leaderboard.json", data)
-    atomic_write_text(
-        board_dir / "leaderboard.md", env.get_template("leaderboard.md.j2").render(ctx)
-    )
+    atomic_write(board_dir / "leaderboard.md", env.get_template("leaderboard.md.j2").render(ctx))
     image = None
     if has_figure:
         image = base64.b64encode((board_dir / FIGURE).read_bytes()).decode()
     html = env.get_template("leaderboard.html.j2").render({**ctx, "image": image})
-    atomic_write_text(board_dir / "leaderboard.html", html)
+    atomic_write(board_dir / "leaderboard.html", html)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainer.artifacts import atomic_write_json
+from trainer.atomic import atomic_write_json
 
 STATE_FILE = "state.json"
 

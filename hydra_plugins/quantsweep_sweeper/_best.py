@@ -19,7 +19,8 @@ from typing import Any
 
 import optuna
 
-from trainer.artifacts import atomic_write_json, publish_dir
+from trainer.artifacts import publish_dir
+from trainer.atomic import atomic_write_json
 
 BEST_DIR = "best"
 BEST_FILE = "best.json"

@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainer.errors import UserError
+from trainer.errors import UserError, shown
 
 if TYPE_CHECKING:
     import optuna
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from optuna.storages import BaseStorage
 
 PRUNER_ATTR = "quantsweep.pruner"  # study user attr: {"kind": ..., "kwargs": {...}}
+# study user attr: what the objective depends on besides the searched params (data_hash, ...)
+FINGERPRINT_ATTR = "quantsweep.fingerprint"
 PRUNERS = ("median", "hyperband", "wilcoxon", "threshold", "none")
 
 # Defaults per pruner; hydra.sweeper.pruner_kwargs overrides any of them.
@@ -87,7 +89,8 @@ def open_storage(spec: str) -> BaseStorage:
     except OSError as exc:  # a parent that is a file, a directory as the journal, read-only fs
         reason = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror
         raise UserError(
-            f"journal storage {path}: cannot open ({reason or exc}: {exc.filename});"
+            f"journal storage {shown(str(path))}: cannot open ({reason or exc}:"
+            f" {shown(str(exc.filename))});"
             " set hydra.sweeper.storage (or artifacts_dir) to a writable file path"
         ) from None
 
@@ -166,6 +169,13 @@ def build_pruner(spec: dict[str, Any]) -> BasePruner:
     except (TypeError, ValueError) as exc:
         raise UserError(f"hydra.sweeper.pruner_kwargs for {kind}: {exc}") from None
     return pruner
+
+
+def study_data_hash(trial: optuna.trial.Trial) -> str | None:
+    """The data hash a study was started on (None: not recorded, or searched by design)."""
+    fingerprint = trial.study.user_attrs.get(FINGERPRINT_ATTR)
+    value = fingerprint.get("data_hash") if isinstance(fingerprint, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def load_trial(study_name: str, storage: str, number: int) -> optuna.trial.Trial | None:

@@ -30,6 +30,7 @@ from trainer.data.validate import (
     _check_nan_runs,
     _check_values,
     finish,
+    open_rows,
     parse_numbers,
     parse_timestamps,
 )
@@ -53,10 +54,16 @@ def load_joined(cfg: JoinedDataConfig) -> pd.DataFrame:
         )
     # Read and validate every file before joining anything.
     parts = {
-        key: _read_role(key, spec, root, cfg.max_ffill_hours) for key, spec in cfg.files.items()
+        key: _read_role(key, spec, root, cfg.max_ffill_hours, cfg.bad_prices)
+        for key, spec in cfg.files.items()
     }
     # Fill the price file's short gaps first, so every other role lands on the final hours.
-    table = finish(_trim(parts[prices[0]], cfg), cfg.max_ffill_hours)
+    calendar = cfg.trading_calendar()
+    spec = cfg.files[prices[0]]
+    price = open_rows(
+        parts[prices[0]], f"data file {Path(cfg.root) / spec.path}", calendar, cfg.closed_rows
+    )
+    table = finish(_trim(price, cfg), cfg.max_ffill_hours, calendar)
     for key, spec in cfg.files.items():
         if spec.role == "price":
             continue
@@ -78,7 +85,9 @@ def _check_spec(key: str, spec: RoleFileConfig) -> None:
         raise UserError(f"data.files.{key}.max_stale_hours={spec.max_stale_hours}: must be >= 0")
 
 
-def _read_role(key: str, spec: RoleFileConfig, root: Path, max_ffill: int) -> pd.DataFrame:
+def _read_role(
+    key: str, spec: RoleFileConfig, root: Path, max_ffill: int, bad_prices: str = "error"
+) -> pd.DataFrame:
     """One file as a frame of its table columns, indexed by the file's own (UTC) timestamps."""
     path = root / spec.path
     if not path.is_file():
@@ -102,7 +111,8 @@ def _read_role(key: str, spec: RoleFileConfig, root: Path, max_ffill: int) -> pd
     if spec.role in HOURLY_ROLES:
         for old, new in mapping.items():
             _check_nan_runs(frame[new].to_numpy(), origin, old, max_ffill)
-        _check_values(frame.rename(columns={v: k for k, v in mapping.items()}), origin)
+        named = frame.rename(columns={v: k for k, v in mapping.items()})  # as in the file
+        frame = _check_values(named, origin, bad_prices).rename(columns=mapping)
     return frame
 
 

@@ -28,15 +28,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from trainer.atomic import atomic_write
 from trainer.data.config import DataConfig, NpzDataConfig
 from trainer.errors import UserError
 
@@ -78,6 +77,7 @@ def write_splits(out_dir: Path, table: Table, fold: Fold, embargo_hours: int) ->
         "data_hash": table.data_hash,
         "source": table.source,
         "gaps": table.gap_report,
+        "calendar": table.calendar.to_json(),
         "split": {
             "fold": fold.name,
             "bounds": fold.bounds(table.timestamps),
@@ -92,33 +92,11 @@ def write_splits(out_dir: Path, table: Table, fold: Fold, embargo_hours: int) ->
         (ONE_HOUR, one, ["dir_1h", "ret_1h"]),
     ):
         path = out_dir / name
-        _atomic_npz(path, arrays)
+        atomic_write(path, lambda fh, a=arrays: np.savez(fh, **a))  # type: ignore[misc]
         meta = {**sidecar, "file": name, "labels": labels, "sha256": _sha256(path)}
-        _atomic_text(path.with_suffix(".json"), json.dumps(meta, indent=2))
+        atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=2))
         written.append(path)
     return written
-
-
-def _atomic_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)  # type: ignore[arg-type]
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _sha256(path: Path) -> str:
@@ -230,12 +208,21 @@ def _check(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> N
 
 def read_table(cfg: DataConfig) -> Table:
     """The ``trainer.dataset.Table`` of a prepared-splits file, its cut as ``fixed_split``."""
+    from trainer.data.calendar import calendar_from_json
     from trainer.dataset import Table, segments_of
     from trainer.splits import Fold
 
     if not isinstance(cfg, NpzDataConfig):
         raise UserError(f"data.source={cfg.source!r}: not a prepared-splits (npz) source")
     arrays, meta = read_npz(Path(cfg.path))
+    calendar = calendar_from_json(meta.get("calendar"), f"data file {cfg.path}: calendar")
+    asked = cfg.trading_calendar()
+    if not asked.always_open and asked != calendar:
+        raise UserError(
+            f"data.calendar={cfg.calendar}: {cfg.path} was written with calendar"
+            f" {calendar.name} ({calendar.describe()}); prepared splits keep their own calendar,"
+            " leave data.calendar unset"
+        )
     embargo = int(meta["split"].get("embargo_hours", 0))
     sizes = [arrays[f"X_{p}"].shape[0] for p in PARTS]
     edges = np.cumsum([0, *sizes])
@@ -250,11 +237,12 @@ def read_table(cfg: DataConfig) -> Table:
         feature_names=[str(n) for n in arrays["feature_names"].tolist()],
         timestamps=stamps,
         labels=labels,
-        segment=segments_of(stamps),
+        segment=segments_of(stamps, calendar),
         data_hash=str(meta["data_hash"]),
         source=f"npz:{meta['source']}",
         gap_report=dict(meta.get("gaps") or {}),
         fixed_split=fold,
+        calendar=calendar,
     )
 
 
