@@ -13,6 +13,7 @@ import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from evaluation.campaign import board, render
+from evaluation.campaign.compare import compare
 from evaluation.campaign.config import CampaignPlan, CampaignRunConfig, EntryConfig
 from evaluation.campaign.leaderboard import (
     Report,
@@ -21,6 +22,7 @@ from evaluation.campaign.leaderboard import (
     report_row,
     sort_rows,
 )
+from evaluation.campaign.members import member_overrides, members_override
 from evaluation.campaign.plan import StudyStep, resolve
 from evaluation.campaign.resume import (
     State,
@@ -30,7 +32,6 @@ from evaluation.campaign.resume import (
     run_decision,
     study_decision,
 )
-from evaluation.campaign.run import compare, member_overrides, members_override
 from trainer.data.config import DataConfig
 from trainer.errors import UserError
 

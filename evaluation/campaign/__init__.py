@@ -5,6 +5,7 @@ resumable command, from every family's study to a sign-off leaderboard.
     python -m evaluation.campaign compare='[artifacts/reports/a,artifacts/reports/b]'
 
 Modules: config (schemas), plan (the plan resolved and checked), resume (what a re-run reuses),
-steps (child processes), run (the loop), leaderboard and board (rows), render and console
-(files and terminal). See docs/campaign.md.
+steps (child processes), run (the loop), members (ensemble members), compare (reports on
+disk), leaderboard and board (rows), render and console (files and terminal). See
+docs/campaign.md.
 """

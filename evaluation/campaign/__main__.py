@@ -29,6 +29,9 @@ def main(cfg: DictConfig) -> None:
         code = run(to_schema(cfg))
     except UserError as exc:  # here, not in Hydra's job runner, which would add a line
         fail(str(exc))
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the running step was stopped and awaited
+        print("interrupted: re-run the same command to resume", file=sys.stderr)
+        raise SystemExit(130) from None
     if code:
         raise SystemExit(code)
 

@@ -20,7 +20,8 @@ from typing import Any
 
 from evaluation.campaign import board, render
 from evaluation.campaign.config import CampaignRunConfig
-from evaluation.campaign.leaderboard import EVALUATION_FILE, Report, load_report
+from evaluation.campaign.leaderboard import EVALUATION_FILE, load_report
+from evaluation.campaign.members import member_overrides, members_override
 from evaluation.campaign.plan import EnsembleStep, Plan, StudyStep, resolve
 from evaluation.campaign.progress import DONE, FAILED, REUSED, SKIPPED, View
 from evaluation.campaign.resume import (
@@ -102,6 +103,8 @@ def to_schema(cfg: Any) -> CampaignRunConfig:
 
 def run(conf: CampaignRunConfig) -> int:
     if conf.compare is not None:
+        from evaluation.campaign.compare import compare
+
         return compare(conf)
     plan = resolve(conf)  # every check that needs no work, before any work
     raise_on_sigterm()
@@ -265,40 +268,6 @@ def evaluate(
         write_board(session)  # a long campaign's board grows as it goes
 
 
-def member_overrides(step: StudyStep, summary: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
-    """An ensemble member's model overrides: the study's own (CPU settings, entry, user), then
-    its best params; and the best params that are not model keys (not carried)."""
-    out = step.model_overrides()
-    other: list[str] = []
-    for key, value in (summary["best"].get("params") or {}).items():
-        if key.startswith("model."):
-            out[key.removeprefix("model.")] = _value(value)
-        else:
-            other.append(f"{key}={value}")
-    return out, other
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def members_override(members: list[tuple[StudyStep, dict[str, str]]]) -> str:
-    """``model.members=[{name:..,model:..,overrides:{k:'v'}}, ...]`` in Hydra's grammar."""
-    items = []
-    for step, overrides in members:
-        pairs = ",".join(f"{k}:{_quote(v)}" for k, v in overrides.items())
-        items.append(f"{{name:{step.name},model:{step.model},overrides:{{{pairs}}}}}")
-    return f"model.members=[{','.join(items)}]"
-
-
 def run_ensemble(session: Session, ens: EnsembleStep) -> None:
     plan, view = session.plan, session.view
     chosen: list[tuple[StudyStep, dict[str, str]]] = []
@@ -435,41 +404,10 @@ def write_board(session: Session) -> dict[str, Any]:
         steps,
     )
     render.write(data, plan.board_dir)
-    _track(plan.board_dir, data)
+    track(plan.board_dir, data)
     return data
 
 
-def _track(board_dir: Path, data: dict[str, Any]) -> None:
+def track(board_dir: Path, data: dict[str, Any]) -> None:
     """The one place a leaderboard is handed to tracking (MLflow, issue 19); nothing is
     logged until the tracking package offers a leaderboard call."""
-
-
-def compare(conf: CampaignRunConfig) -> int:
-    """A leaderboard of reports already on disk: no study, no evaluation."""
-    assert conf.compare is not None
-    from trainer.errors import UserError
-
-    if not conf.compare:
-        raise UserError("compare=[]: name at least one report directory")
-    reports: list[Report] = [load_report(Path(p), "compare") for p in conf.compare]
-    entries = [
-        board.Entry(str(r.data.get("name") or r.path.name), "study" if r.study else "report", r)
-        for r in reports
-    ]
-    name = conf.name or "compare"
-    data = board.build(
-        name,
-        entries,
-        conf.campaign.sort_by,
-        conf.campaign.top_n,
-        "compare",
-        {"campaign": None, "reports": [str(r.path) for r in reports]},
-    )
-    board_dir = Path(conf.artifacts_dir) / "campaigns" / name
-    render.write(data, board_dir)
-    _track(board_dir, data)
-    if conf.progress:
-        from evaluation.campaign.console import print_board
-
-        print_board(data, board_dir, f"compare: {len(reports)} reports")
-    return EXIT_OK
