@@ -383,6 +383,30 @@ def test_a_leaderboard_is_logged_with_its_files_and_numbers(store: Path) -> None
     ]
 
 
+def test_a_campaign_comparison_logs_its_finished_leaderboard_once(store: Path) -> None:
+    from evaluation.campaign.compare import compare
+    from evaluation.campaign.config import CampaignRunConfig
+    from tests.test_campaign_parts import evaluation_json, write_report
+
+    reports = store / "reports"
+    a = write_report(reports, "a", evaluation_json(name="a", objectives=(0.0,)))
+    b = write_report(reports, "b", evaluation_json(name="b", objectives=(0.2,)))
+    conf = CampaignRunConfig(
+        compare=[str(a), str(b)],
+        artifacts_dir=str(store / "artifacts"),
+        progress=False,
+        tracking=TrackingConfig(name="mlflow"),
+    )
+    assert compare(conf) == 0
+    (run,) = runs_of(client_of(store), "campaigns")
+    board = json.loads(
+        (store / "artifacts" / "campaigns" / "compare" / "leaderboard.json").read_text()
+    )
+    names = {r["name"] for r in board["rows"]}
+    assert {key.split(".", 1)[0] for key in run.data.metrics} <= names
+    assert "a.objective" in run.data.metrics and "b.objective" in run.data.metrics
+
+
 # -- nothing lost silently, nothing imported needlessly ---------------------------------------
 @pytest.mark.parametrize("multirun", [False, True])
 def test_an_unreachable_tracking_server_is_one_error_before_any_work(

@@ -8,8 +8,9 @@ from pathlib import Path
 from evaluation.campaign import board, render
 from evaluation.campaign.config import CampaignRunConfig
 from evaluation.campaign.leaderboard import Report, load_report
-from evaluation.campaign.run import EXIT_OK, track
+from evaluation.campaign.run import EXIT_OK, TRACKING_EXPERIMENT, track
 from trainer.errors import UserError
+from trainer.tracking import open_tracker
 
 
 def compare(conf: CampaignRunConfig) -> int:
@@ -17,6 +18,7 @@ def compare(conf: CampaignRunConfig) -> int:
     assert conf.compare is not None
     if not conf.compare:
         raise UserError("compare=[]: name at least one report directory")
+    tracker = open_tracker(conf.tracking, conf.artifacts_dir, experiment=TRACKING_EXPERIMENT)
     reports: list[Report] = [load_report(Path(p), "compare") for p in conf.compare]
     entries = [
         board.Entry(str(r.data.get("name") or r.path.name), "study" if r.study else "report", r)
@@ -33,7 +35,7 @@ def compare(conf: CampaignRunConfig) -> int:
     )
     board_dir = Path(conf.artifacts_dir) / "campaigns" / name
     render.write(data, board_dir)
-    track(board_dir, data)
+    track(tracker, board_dir, data)
     if conf.progress:
         from evaluation.campaign.console import print_board
 

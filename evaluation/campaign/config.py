@@ -14,6 +14,7 @@ from hydra.core.config_store import ConfigStore
 
 from trainer.config import HORIZONS, TASKS
 from trainer.errors import UserError, at_least, one_of
+from trainer.tracking import TrackingConfig
 
 PRUNERS = ("median", "hyperband", "wilcoxon", "threshold", "none")
 DEVICES = ("auto", "cuda", "cpu")
@@ -141,6 +142,7 @@ class CampaignRunConfig:
     name: str | None = None  # leaderboard directory name; null: campaign.name, or "compare"
     artifacts_dir: str = "artifacts"
     progress: bool = True
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)  # the leaderboard's run
 
     def __post_init__(self) -> None:
         if self.name is not None:

@@ -35,7 +35,9 @@ from evaluation.campaign.resume import (
 )
 from evaluation.campaign.steps import error_line, raise_on_sigterm, run_module
 from trainer.data.config import DataConfig
+from trainer.tracking import Tracker, open_tracker
 
+TRACKING_EXPERIMENT = "campaigns"  # the MLflow experiment of leaderboards
 EXIT_OK = 0
 EXIT_STEP_FAILED = 1
 EVALUATION_CODES = (0, 3)  # promoted / evaluated, not promoted
@@ -107,6 +109,7 @@ def run(conf: CampaignRunConfig) -> int:
 
         return compare(conf)
     plan = resolve(conf)  # every check that needs no work, before any work
+    tracker = open_tracker(conf.tracking, conf.artifacts_dir, experiment=TRACKING_EXPERIMENT)
     raise_on_sigterm()
     state = State(plan.board_dir / STATE_FILE)
     view = View(f"campaign {plan.name}", conf.progress)
@@ -138,6 +141,7 @@ def run(conf: CampaignRunConfig) -> int:
         for ens in plan.ensembles:
             run_ensemble(session, ens)
         data = write_board(session)
+    track(tracker, plan.board_dir, data)
     if conf.progress:
         from evaluation.campaign.console import print_board
 
@@ -404,10 +408,11 @@ def write_board(session: Session) -> dict[str, Any]:
         steps,
     )
     render.write(data, plan.board_dir)
-    track(plan.board_dir, data)
     return data
 
 
-def track(board_dir: Path, data: dict[str, Any]) -> None:
-    """The one place a leaderboard is handed to tracking (MLflow, issue 19); nothing is
-    logged until the tracking package offers a leaderboard call."""
+def track(tracker: Tracker, board_dir: Path, data: dict[str, Any]) -> None:
+    """The one place a finished leaderboard is handed to tracking: with ``tracking=mlflow``
+    its files and each row's numbers (``tracker`` was opened, its store checked, before any
+    work)."""
+    tracker.log_leaderboard(str(data.get("name") or board_dir.name), board_dir, data["rows"])
