@@ -14,6 +14,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from trainer.data.config import HORIZONS as HORIZONS
 from trainer.data.config import (
     CsvDataConfig,
     DataConfig,
@@ -33,7 +34,6 @@ from trainer.learners.config import (
     XGBoostConfig,
 )
 
-HORIZONS = {"1h": 1, "4h": 4}
 TASKS = ("direction", "regression")
 
 
@@ -143,6 +143,9 @@ class TrialConfig:
     study_name: str | None = None
     storage: str | None = None
     number: int | None = None
+    # fn(study_name, storage, number) -> the live optuna Trial, or None once it is finished:
+    # the sweeper's side of the link, named here so the trainer never imports the sweeper
+    link: str = "hydra_plugins.quantsweep_sweeper.link.load_trial"
 
 
 @dataclass

@@ -7,15 +7,16 @@ Walk-forward evaluation calls ``build_table`` once and ``prepare`` per fold.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from trainer.data.config import DataConfig, FeaturesConfig
+from trainer.data.table import Table as Table
+from trainer.data.table import market_hash, segments_of
 from trainer.errors import UserError
 from trainer.learners.base import SplitData
 from trainer.learners.library_data import forget as forget_library_data
@@ -24,24 +25,6 @@ from trainer.scaling import Scaler
 from trainer.splits import Fold
 
 LABEL_HORIZONS = (1, 4)
-
-
-@dataclass(frozen=True)
-class Table:
-    """Rows with complete features and labels, in time order."""
-
-    X: np.ndarray  # (n, f) float64 raw features
-    feature_names: list[str]
-    timestamps: np.ndarray  # (n,) datetime64[ns] UTC (naive)
-    labels: dict[str, np.ndarray]  # ret_1h, dir_1h, ret_4h, dir_4h: (n,)
-    segment: np.ndarray  # (n,) int64, changes where consecutive rows are not one hour apart
-    data_hash: str
-    source: str
-    gap_report: dict[str, object] = field(default_factory=dict)
-    fixed_split: Fold | None = None  # prepared splits (npz) come already cut
-
-    def __len__(self) -> int:
-        return int(self.X.shape[0])
 
 
 @dataclass(frozen=True)
@@ -57,21 +40,6 @@ class Prepared:
 
     def bounds(self) -> dict[str, list[str]]:
         return self.fold.bounds(self.table.timestamps)
-
-
-def market_hash(market: pd.DataFrame) -> str:
-    """sha256 of the market table's index, columns and values."""
-    h = hashlib.sha256()
-    h.update(",".join(map(str, market.columns)).encode())
-    h.update(pd.DatetimeIndex(market.index).asi8.tobytes())
-    h.update(np.ascontiguousarray(market.to_numpy(dtype=np.float64)).tobytes())
-    return h.hexdigest()
-
-
-def segments_of(timestamps: np.ndarray) -> np.ndarray:
-    """Segment id per row: +1 wherever a row is not exactly one hour after the previous."""
-    step = np.diff(timestamps.astype("datetime64[h]").astype(np.int64), prepend=np.int64(-(10**9)))
-    return np.cumsum(step != 1).astype(np.int64) - 1
 
 
 def build_table(data: DataConfig, features: FeaturesConfig) -> Table:

@@ -13,10 +13,11 @@ import numpy as np
 
 from trainer.config import TrainConfig
 from trainer.dataset import Prepared, Table, prepare_memoised
+from trainer.hardware import resolve
 from trainer.learners import build_learner
 from trainer.learners.base import FitContext, Learner, Reporter, SplitData
 from trainer.objective import ObjectiveSpec, calibrate, metrics
-from trainer.splits import Fold
+from trainer.splits import Fold, holdout, walk_forward
 
 
 def hours_of(timestamps: np.ndarray) -> np.ndarray:
@@ -115,3 +116,41 @@ def fit_fold(
         "test": evaluate_scores(test_scores, threshold, prepared.test, spec, conf.target.task),
     }
     return FoldResult(learner, prepared, threshold, valid_scores, test_scores, result_metrics)
+
+
+def folds_for(conf: TrainConfig, table: Table) -> list[Fold]:
+    """The run's folds: one holdout (or the npz's own cut), or the walk-forward folds."""
+    embargo = conf.split.embargo_hours
+    if embargo is None:
+        embargo = conf.target.hours
+    fractions = (conf.split.train, conf.split.valid, conf.split.test)
+    if conf.split.name == "walk_forward":
+        return list(
+            walk_forward(
+                table.timestamps,
+                conf.split.start,
+                conf.split.end,
+                conf.split.step_months,
+                fractions,
+                embargo,
+            )
+        )
+    if table.fixed_split is not None:
+        return [table.fixed_split]
+    return [holdout(table.timestamps, fractions, embargo)]
+
+
+def fit_context(conf: TrainConfig) -> FitContext:
+    res = resolve(conf.hardware, needs_device=conf.model.family != "tree")
+    return FitContext(
+        task=conf.target.task,
+        seed=conf.seed,
+        threads=res.threads,
+        device=res.device,
+        precision=res.precision,
+        batch_size=conf.hardware.batch_size,
+        tf32=conf.hardware.tf32,
+        cudnn_benchmark=conf.hardware.cudnn_benchmark,
+        progress=conf.progress,
+        score=make_scorer(objective_spec(conf)),
+    )

@@ -15,49 +15,12 @@ from omegaconf import DictConfig
 
 from trainer.artifacts import git_revision, package_versions, save_run
 from trainer.config import TrainConfig, to_dict, validate
-from trainer.dataset import Table, build_table
-from trainer.fit import FoldResult, fit_fold, make_scorer, objective_spec
-from trainer.hardware import resolve, seed_everything
+from trainer.dataset import build_table
+from trainer.fit import FoldResult, fit_fold, objective_spec
+from trainer.fit import fit_context as fit_context
+from trainer.fit import folds_for as folds_for
+from trainer.hardware import seed_everything
 from trainer.learners.base import FitContext, NullReporter, Reporter
-from trainer.splits import Fold, holdout, walk_forward
-
-
-def folds_for(conf: TrainConfig, table: Table) -> list[Fold]:
-    """The run's folds: one holdout (or the npz's own cut), or the walk-forward folds."""
-    embargo = conf.split.embargo_hours
-    if embargo is None:
-        embargo = conf.target.hours
-    fractions = (conf.split.train, conf.split.valid, conf.split.test)
-    if conf.split.name == "walk_forward":
-        return list(
-            walk_forward(
-                table.timestamps,
-                conf.split.start,
-                conf.split.end,
-                conf.split.step_months,
-                fractions,
-                embargo,
-            )
-        )
-    if table.fixed_split is not None:
-        return [table.fixed_split]
-    return [holdout(table.timestamps, fractions, embargo)]
-
-
-def fit_context(conf: TrainConfig) -> FitContext:
-    res = resolve(conf.hardware, needs_device=conf.model.family != "tree")
-    return FitContext(
-        task=conf.target.task,
-        seed=conf.seed,
-        threads=res.threads,
-        device=res.device,
-        precision=res.precision,
-        batch_size=conf.hardware.batch_size,
-        tf32=conf.hardware.tf32,
-        cudnn_benchmark=conf.hardware.cudnn_benchmark,
-        progress=conf.progress,
-        score=make_scorer(objective_spec(conf)),
-    )
 
 
 def run_metadata(conf: TrainConfig, result: FoldResult, context: FitContext) -> dict[str, Any]:

@@ -48,11 +48,19 @@ def make_reporter(trial: TrialConfig) -> Reporter:
     """The reporter of a run: a trial's, inside a live study; a NullReporter otherwise."""
     if not in_study(trial):
         return NullReporter()
-    from hydra_plugins.quantsweep_sweeper.link import load_trial
+    live = load_trial(trial)
+    return NullReporter() if live is None else TrialReporter(live)
+
+
+def load_trial(trial: TrialConfig) -> optuna.trial.Trial | None:
+    """The live trial of a job, through the sweeper's ``trial.link`` function."""
+    from hydra.utils import get_method
 
     assert trial.study_name and trial.storage and trial.number is not None
-    live = load_trial(trial.study_name, trial.storage, trial.number)
-    return NullReporter() if live is None else TrialReporter(live)
+    found: optuna.trial.Trial | None = get_method(trial.link)(
+        trial.study_name, trial.storage, trial.number
+    )
+    return found
 
 
 def record_trial(
@@ -72,13 +80,10 @@ def record_trial(
     """
     if not in_study(trial):
         return
-    from hydra_plugins.quantsweep_sweeper.link import load_trial
-
-    assert trial.study_name and trial.storage and trial.number is not None
     if isinstance(reporter, TrialReporter) and reporter.trial.number == trial.number:
         live: optuna.trial.Trial | None = reporter.trial
     else:
-        live = load_trial(trial.study_name, trial.storage, trial.number)
+        live = load_trial(trial)
     if live is None:
         return  # a re-run of a finished trial's config: the study keeps what it recorded
     attrs = {
@@ -105,7 +110,8 @@ def warm_up(cfg: DictConfig | TrainConfig) -> None:
     learner's module and the market table, and turns on keeping each fold's prepared parts and
     the libraries' data objects for the next trials (``trainer.memo``).
     """
-    import trainer.train  # noqa: F401
+    import trainer.artifacts
+    import trainer.fit  # noqa: F401
     from trainer.dataset import build_table
     from trainer.learners import learner_class
     from trainer.memo import keep_between_runs

@@ -8,6 +8,9 @@ from omegaconf import MISSING
 
 from trainer.errors import UserError, at_least, in_range
 
+# target.horizon -> hours: the label horizons a table offers and a run may predict
+HORIZONS = {"1h": 1, "4h": 4}
+
 
 @dataclass
 class DataConfig:

@@ -20,6 +20,7 @@ from trainer.data.config import (
     ParquetDataConfig,
     SyntheticDataConfig,
 )
+from trainer.data.files import read_csv, read_parquet
 from trainer.data.gaps import gap_report
 from trainer.data.validate import market_table
 from trainer.errors import UserError
@@ -52,29 +53,3 @@ def load_market(cfg: DataConfig) -> pd.DataFrame:
         raw = read_csv(path) if isinstance(cfg, CsvDataConfig) else read_parquet(path)
         return market_table(raw, f"data file {path}", cfg.max_ffill_hours)
     raise UserError(f"data.source={cfg.source!r}: must be one of {', '.join(SOURCES)}")
-
-
-def _exists(path: Path) -> None:
-    if not path.is_file():
-        raise UserError(f"data.path={path}: file not found (relative paths start at {Path.cwd()})")
-
-
-def read_csv(path: Path, time_column: str = "timestamp") -> pd.DataFrame:
-    """A csv as read, with the time column kept as text (validated later)."""
-    _exists(path)
-    try:
-        return pd.read_csv(path, dtype={time_column: str}, skipinitialspace=True)
-    except pd.errors.EmptyDataError:
-        raise UserError(f"data file {path}: empty file; need a header and data rows") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        msg = str(exc).strip().splitlines()[0]
-        raise UserError(f"data file {path}: not a readable csv ({msg})") from None
-
-
-def read_parquet(path: Path) -> pd.DataFrame:
-    _exists(path)
-    try:
-        return pd.read_parquet(path, engine="pyarrow")
-    except Exception as exc:  # pyarrow raises several types for a corrupt or foreign file
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"data file {path}: not a readable parquet file ({msg})") from None
