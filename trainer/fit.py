@@ -12,12 +12,13 @@ from typing import Any
 import numpy as np
 
 from trainer.config import TrainConfig
-from trainer.dataset import Prepared, Table, prepare_memoised
+from trainer.dataset import Prepared, Table, prepare
 from trainer.hardware import resolve
 from trainer.learners import build_learner
 from trainer.learners.base import FitContext, Learner, Reporter, SplitData
 from trainer.objective import ObjectiveSpec, calibrate, metrics
 from trainer.splits import Fold, holdout, walk_forward
+from trainer.trial_cache import TrialCache
 
 
 def hours_of(timestamps: np.ndarray) -> np.ndarray:
@@ -88,10 +89,11 @@ def fit_fold(
     context: FitContext,
     reporter: Reporter,
     spec: ObjectiveSpec,
+    cache: TrialCache | None = None,
 ) -> FoldResult:
-    prepared = prepare_memoised(
-        table, fold, conf.target.hours, conf.target.task, conf.features.constant_tol
-    )
+    """Fit on ``fold`` of ``table``; its prepared parts shared through ``cache`` when given."""
+    cut = (table, fold, conf.target.hours, conf.target.task, conf.features.constant_tol)
+    prepared = cache.prepared(*cut) if cache is not None else prepare(*cut)
     context = replace(
         context,
         feature_names=tuple(prepared.feature_names),

@@ -21,6 +21,7 @@ from trainer.fit import fit_context as fit_context
 from trainer.fit import folds_for as folds_for
 from trainer.hardware import seed_everything
 from trainer.learners.base import FitContext, NullReporter, Reporter
+from trainer.trial_cache import TrialCache
 
 
 def run_metadata(conf: TrainConfig, result: FoldResult, context: FitContext) -> dict[str, Any]:
@@ -47,11 +48,20 @@ def run_metadata(conf: TrainConfig, result: FoldResult, context: FitContext) -> 
     }
 
 
-def train(cfg: DictConfig | TrainConfig, run_dir: Path, reporter: Reporter | None = None) -> float:
+def train(
+    cfg: DictConfig | TrainConfig,
+    run_dir: Path,
+    reporter: Reporter | None = None,
+    cache: TrialCache | None = None,
+) -> float:
+    """One run; ``cache``: what the trials of a sweep share in this process (its warm-up's)."""
     conf = validate(cfg)
     context = fit_context(conf)  # fails fast on hardware=a10 without CUDA, before any data work
     seed_everything(conf.seed)
-    table = build_table(conf.data, conf.features)
+    if cache is not None:
+        table = cache.table(conf.data, conf.features)
+    else:
+        table = build_table(conf.data, conf.features)
     folds = folds_for(conf, table)
     if reporter is None:
         from trainer.tuning import make_reporter
@@ -59,7 +69,7 @@ def train(cfg: DictConfig | TrainConfig, run_dir: Path, reporter: Reporter | Non
         reporter = make_reporter(conf.trial)
     spec = objective_spec(conf)
     if len(folds) == 1:
-        result = fit_fold(conf, table, folds[0], context, reporter, spec)
+        result = fit_fold(conf, table, folds[0], context, reporter, spec, cache)
         metrics: dict[str, Any] = {**result.metrics, "threshold": result.threshold}
         objective = result.metrics["valid"]["objective"]
     else:
@@ -67,7 +77,7 @@ def train(cfg: DictConfig | TrainConfig, run_dir: Path, reporter: Reporter | Non
         # in time order, so a pruner can stop a weak configuration after a few quarters.
         per_fold = []
         for step, fold in enumerate(folds, start=1):
-            result = fit_fold(conf, table, fold, context, NullReporter(), spec)
+            result = fit_fold(conf, table, fold, context, NullReporter(), spec, cache)
             value = result.metrics["test"]["objective"]
             per_fold.append({"fold": fold.name, **result.metrics["test"]})
             if reporter.active:

@@ -2,9 +2,11 @@
 
 ``trainer.train`` calls ``make_reporter(cfg.trial)`` before fitting and ``record_trial`` after
 writing metrics. Outside a study (no ``trial.*`` overrides, as in ``python -m trainer``) both do
-nothing. The sweeper (hydra_plugins/quantsweep_sweeper) calls ``study_fingerprint`` once per
-session to refuse resuming a study whose data or objective changed, and ``warm_up`` once in
-each parallel worker.
+nothing. The sweeper (hydra_plugins/quantsweep_sweeper) calls ``warm_up`` once in each process
+that runs trials (its own or each cpu_pool worker) and hands what it returns to every job, and
+``study_fingerprint`` once per session to refuse resuming a study whose data or objective
+changed. The job reaches its trial through ``trial.link``, a function of the sweeper named in
+config, so the trainer never imports the sweeper.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from trainer.learners.base import NullReporter, Reporter
 
 if TYPE_CHECKING:
     import optuna
+
+    from trainer.trial_cache import TrialCache
 
 
 class TrialReporter:
@@ -102,36 +106,43 @@ def record_trial(
         return  # failed meanwhile as a dead worker's (no heartbeat): it keeps its record
 
 
-def warm_up(cfg: DictConfig | TrainConfig) -> None:
-    """Set up a process that runs trials, before its first one.
+def warm_up(cfg: DictConfig | TrainConfig) -> dict[str, Any]:
+    """Set up a process that runs trials, before its first one; returns what its jobs get.
 
     The sweeper runs it in its own process when it runs the trials itself, and in each
-    ``hardware=cpu_pool`` worker while it opens the study: it loads the training code, the
-    learner's module and the market table, and turns on keeping each fold's prepared parts and
-    the libraries' data objects for the next trials (``trainer.memo``).
+    ``hardware=cpu_pool`` worker while it opens the study: it loads the training code and the
+    learner's module, builds the market table into a new ``TrialCache`` and returns it as the
+    keyword argument the sweeper passes to every job of this process
+    (``trainer.__main__.main(cfg, trial_cache=...)``).
     """
     import trainer.artifacts
     import trainer.fit  # noqa: F401
-    from trainer.dataset import build_table
     from trainer.learners import learner_class
-    from trainer.memo import keep_between_runs
+    from trainer.trial_cache import TrialCache
 
-    keep_between_runs()
     conf = validate(cfg)
     learner_class(conf.model.name)
-    build_table(conf.data, conf.features)
+    cache = TrialCache()
+    cache.table(conf.data, conf.features)
+    return {"trial_cache": cache}
 
 
-def study_fingerprint(cfg: DictConfig | TrainConfig) -> dict[str, Any]:
+def study_fingerprint(
+    cfg: DictConfig | TrainConfig, trial_cache: TrialCache | None = None
+) -> dict[str, Any]:
     """What a study's objective values depend on besides the searched params.
 
     A resumed study whose fingerprint differs would mix incomparable trials; the sweeper
-    refuses it naming the key that changed. Builds the table once to hash the data.
+    refuses it naming the key that changed. Hashes the data of the table (the one in
+    ``trial_cache``, which the warm-up of this process built, when given).
     """
     from trainer.dataset import build_table
 
     conf = validate(cfg)
-    table = build_table(conf.data, conf.features)
+    if trial_cache is not None:
+        table = trial_cache.table(conf.data, conf.features)
+    else:
+        table = build_table(conf.data, conf.features)
     out = {
         "data_hash": table.data_hash,
         "target": to_dict(conf.target),

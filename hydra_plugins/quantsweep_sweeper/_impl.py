@@ -185,10 +185,13 @@ class QuantsweepSweeperImpl(Sweeper):
         sweep_dir: Path,
         started: float,
     ) -> list[tuple[int, str, float | None]]:
-        # validates the composed config (a UserError here stops before anything is written)
-        fingerprint = self._fingerprint(space, fixed)
+        # Both validate the composed config (a UserError stops before anything is written).
+        shared: dict[str, Any] = {}
         if self.in_process and self.warmup:  # this process runs the trials itself
-            get_method(self.warmup)(self._task_config(fixed))
+            shared = dict(get_method(self.warmup)(self._task_config(fixed)) or {})
+            if isinstance(self.jobs, InProcessJobs):
+                self.jobs.task_kwargs = shared
+        fingerprint = self._fingerprint(space, fixed, shared)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.master, sweep_dir / "multirun.yaml")
         study, done = self._open(fingerprint, n_workers)
@@ -231,15 +234,17 @@ class QuantsweepSweeperImpl(Sweeper):
         return pool
 
     # -- the study's opening ------------------------------------------------------------------
-    def _fingerprint(self, space: SearchSpace, fixed: list[str]) -> dict[str, Any]:
+    def _fingerprint(
+        self, space: SearchSpace, fixed: list[str], shared: dict[str, Any]
+    ) -> dict[str, Any]:
         data: dict[str, Any] = {
             "search_space": {**space.to_json(), "custom": self.custom_search_space},
             "direction": self.direction,
         }
         if self.fingerprint:
-            fn: Callable[[DictConfig], dict[str, Any]] = get_method(self.fingerprint)
+            fn: Callable[..., dict[str, Any]] = get_method(self.fingerprint)
             searched = {override_key(k) for k in space.distributions}
-            data.update(drop_keys(fn(self._task_config(fixed)), searched))
+            data.update(drop_keys(fn(self._task_config(fixed), **shared), searched))
         return data
 
     def _task_config(self, fixed: list[str]) -> DictConfig:

@@ -148,6 +148,9 @@ class InProcessJobs:
         self.fallback = LauncherJobs(fallback) if fallback is not None else None
         self.parser = OverridesParser.create(config_loader=hydra_context.config_loader)
         self._templates: dict[tuple[str, ...], _Template] = {}
+        # keyword arguments of every task function call: what ``hydra.sweeper.warmup`` returned
+        # for this process (the trainer's per-process trial cache)
+        self.task_kwargs: dict[str, Any] = {}
 
     def template(self, fixed: Sequence[str]) -> _Template:
         key = tuple(fixed)
@@ -236,7 +239,7 @@ class InProcessJobs:
             with env_override(env):  # type: ignore[arg-type]
                 callbacks.on_job_start(config=t.full, task_function=self.task_function)
                 try:
-                    ret.return_value = self.task_function(task_cfg)
+                    ret.return_value = self.task_function(task_cfg, **self.task_kwargs)
                     ret.status = JobStatus.COMPLETED
                 except Exception as exc:
                     ret.return_value = exc
