@@ -33,6 +33,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from hydra_plugins.quantsweep_sweeper import _report
 from hydra_plugins.quantsweep_sweeper._best import best_trial, sync_best
 from hydra_plugins.quantsweep_sweeper._finish import FinishSettings, finish
+from hydra_plugins.quantsweep_sweeper._internals import BASIC_LAUNCHER
 from hydra_plugins.quantsweep_sweeper._jobs import InProcessJobs, Jobs, LauncherJobs
 from hydra_plugins.quantsweep_sweeper._liveness import (
     OWNER_ATTR,
@@ -59,12 +60,16 @@ from hydra_plugins.quantsweep_sweeper._session import (
     rank_in_budget,
 )
 from hydra_plugins.quantsweep_sweeper._study import check_and_record, drop_keys, open_study
-from hydra_plugins.quantsweep_sweeper.link import open_storage, pruner_spec, resolve_storage
-from trainer.errors import UserError
+from hydra_plugins.quantsweep_sweeper.config import QuantsweepOptunaConf
+from hydra_plugins.quantsweep_sweeper.link import (
+    UserError,
+    open_storage,
+    pruner_spec,
+    resolve_storage,
+)
 
 log = logging.getLogger(__name__)
 
-BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 
 # Trials that hold budget: finished ones that count, and ones a live worker runs.
@@ -72,31 +77,13 @@ COUNTING = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialSta
 
 
 class QuantsweepSweeperImpl(Sweeper):
-    def __init__(
-        self,
-        sampler: DictConfig,
-        direction: str,
-        study_name: str,
-        storage: str | None,
-        study_dir: str,
-        n_trials: int,
-        n_jobs: int | None,
-        params: DictConfig | None,
-        custom_search_space: str | None,
-        divides: DictConfig | None,
-        pruner: str,
-        pruner_kwargs: DictConfig | None,
-        warmup_steps: int | None,
-        reproduce_seeds: int,
-        allow_changes: bool,
-        fingerprint: str | None,
-        reuse_config: bool,
-        warmup: str | None,
-        max_consecutive_failures: int,
-        heartbeat_interval: float,
-        grace_period: float,
-        progress: bool,
-    ) -> None:
+    def __init__(self, settings: QuantsweepOptunaConf) -> None:
+        """``settings``: the ``hydra.sweeper`` node as composed (``config.py`` says each key)."""
+        self.settings = settings
+        direction, n_trials, n_jobs = settings.direction, settings.n_trials, settings.n_jobs
+        reproduce_seeds = settings.reproduce_seeds
+        max_consecutive_failures = settings.max_consecutive_failures
+        heartbeat_interval, grace_period = settings.heartbeat_interval, settings.grace_period
         _check_settings(
             direction,
             n_trials,
@@ -106,30 +93,32 @@ class QuantsweepSweeperImpl(Sweeper):
             heartbeat_interval,
             grace_period,
         )
-        self.seed, self.sampler_cfg = _split_seed(sampler)
+        self.seed, self.sampler_cfg = _split_seed(settings.sampler)
         try:
             self.sampler_class = get_class(str(self.sampler_cfg.get("_target_")))
         except Exception as exc:  # hydra's ImportError wrapper
             raise UserError(f"hydra.sweeper.sampler._target_: {first_line(exc)}") from None
         self.direction = direction
-        self.study_name = study_name
-        self.storage = storage
-        self.study_dir = Path(study_dir)
+        self.study_name = settings.study_name
+        self.storage = settings.storage
+        self.study_dir = Path(settings.study_dir)
         self.n_trials = n_trials
         self.n_jobs = n_jobs
-        self.params = _plain(params)
-        self.custom_search_space = custom_search_space
-        self.divides = _plain(divides)
-        self.pruner = pruner_spec(pruner, _plain(pruner_kwargs), warmup_steps)
+        self.params = _plain(settings.params)
+        self.custom_search_space = settings.custom_search_space
+        self.divides = _plain(settings.divides)
+        self.pruner = pruner_spec(
+            settings.pruner, _plain(settings.pruner_kwargs), settings.warmup_steps
+        )
         self.reproduce_seeds = reproduce_seeds
-        self.allow_changes = allow_changes
-        self.fingerprint = fingerprint
-        self.reuse_config = reuse_config
-        self.warmup = warmup
+        self.allow_changes = settings.allow_changes
+        self.fingerprint = settings.fingerprint
+        self.reuse_config = settings.reuse_config
+        self.warmup = settings.warmup
         self.max_consecutive_failures = max_consecutive_failures
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
-        self.show_progress = bool(progress)
+        self.show_progress = bool(settings.progress)
         self.owner = Owner.me()
 
     # -- Hydra's Sweeper interface ------------------------------------------------------------
@@ -143,8 +132,6 @@ class QuantsweepSweeperImpl(Sweeper):
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
-        # By name: Hydra's plugin scan re-executes its core plugin modules, so the class
-        # object imported here need not be the one the launcher was built from.
         cls = type(self.launcher)
         self.launcher_name = f"{cls.__module__}.{cls.__qualname__}"
         self.in_process = self.launcher_name == BASIC_LAUNCHER
@@ -219,7 +206,7 @@ class QuantsweepSweeperImpl(Sweeper):
 
     def _start_pool(self, fixed: list[str], n_workers: int) -> PoolJobs:
         """cpu_pool's workers, started and warming up while this process opens the study."""
-        from trainer.hardware import cpu_count
+        from hydra_plugins.quantsweep_sweeper.link import cpu_count
 
         assert self.launcher is not None
         pool = PoolJobs(
@@ -306,7 +293,7 @@ class QuantsweepSweeperImpl(Sweeper):
             launcher_n = OmegaConf.select(self.master, "hydra.launcher.n_jobs", default=None)
             n = 1 if self.in_process or launcher_n is None else int(launcher_n)
             if n == -1:
-                from trainer.hardware import cpu_count
+                from hydra_plugins.quantsweep_sweeper.link import cpu_count
 
                 n = cpu_count()
         if n > 1 and self.in_process:

@@ -14,23 +14,13 @@ and re-runs anyway.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from optuna.storages.journal import JournalFileBackend
-from optuna.storages.journal._storage import JournalOperation
 
-DURABLE = frozenset(
-    {
-        JournalOperation.CREATE_STUDY,
-        JournalOperation.DELETE_STUDY,
-        JournalOperation.SET_STUDY_USER_ATTR,
-        JournalOperation.SET_STUDY_SYSTEM_ATTR,
-        JournalOperation.CREATE_TRIAL,
-        JournalOperation.SET_TRIAL_STATE_VALUES,
-        JournalOperation.DISCARD_TRIALS,
-    }
-)
+from hydra_plugins.quantsweep_sweeper._internals import journal_append, journal_durable_ops
+
+DURABLE = journal_durable_ops()
 
 
 class TrialSyncedJournal(JournalFileBackend):
@@ -38,13 +28,4 @@ class TrialSyncedJournal(JournalFileBackend):
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
-        durable = any(log.get("op_code") in DURABLE for log in logs)
-        self._lock.acquire()
-        try:
-            with open(self._file_path, "ab") as f:
-                f.write(text.encode("utf-8"))
-                f.flush()
-                if durable:
-                    os.fsync(f.fileno())
-        finally:
-            self._lock.release()
+        journal_append(self, text, sync=any(log.get("op_code") in DURABLE for log in logs))

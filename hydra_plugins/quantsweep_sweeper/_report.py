@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hydra_plugins.quantsweep_sweeper._search_space import override_key
-from trainer.artifacts import atomic_write_json, atomic_write_text
+from hydra_plugins.quantsweep_sweeper.link import atomic_write_json, atomic_write_text
 
 SURPLUS_ATTR = "surplus"  # user attr of a trial asked beyond the budget by a racing worker
 

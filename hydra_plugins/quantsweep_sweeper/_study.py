@@ -18,8 +18,7 @@ from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 
-from hydra_plugins.quantsweep_sweeper.link import PRUNER_ATTR, build_pruner
-from trainer.errors import UserError
+from hydra_plugins.quantsweep_sweeper.link import PRUNER_ATTR, UserError, build_pruner
 
 FINGERPRINT_ATTR = "quantsweep.fingerprint"
 SEEDS_ATTR = "quantsweep.seeds"

@@ -1,9 +1,13 @@
-"""Shared by the sweeper and each job it runs: storage specs, the pruner spec, trial lookup.
+"""Where the sweeper and the trainer meet: storage specs, the pruner spec, trial lookup.
 
 The sweeper asks a trial and launches its job with ``trial.study_name``, ``trial.storage`` and
-``trial.number`` overrides; the job (``trainer.tuning``) reopens the same storage, rebuilds the
-pruner from the study's user attrs (Optuna does not store pruners) and reports to the trial.
-Imported by Hydra's plugin scan, so Optuna is imported inside the functions only.
+``trial.number`` overrides; the job (``trainer.tuning``) calls ``load_trial``, named in its
+``trial.link``, which reopens the same storage, rebuilds the pruner from the study's user attrs
+(Optuna does not store pruners) and returns the trial to report to. The other way, this is the
+only module of the plugin that imports the trainer: what the sweeper uses of it is listed
+below; the trainer's hooks it calls (``warmup``, ``fingerprint``) are named in its config.
+``lint-imports`` holds both directions. Imported by Hydra's plugin scan, so Optuna is imported
+inside the functions only.
 """
 
 from __future__ import annotations
@@ -15,7 +19,11 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainer.errors import UserError
+from trainer.artifacts import atomic_write_json as atomic_write_json
+from trainer.artifacts import atomic_write_text as atomic_write_text
+from trainer.artifacts import publish_dir as publish_dir
+from trainer.errors import UserError as UserError
+from trainer.hardware import cpu_count as cpu_count
 
 if TYPE_CHECKING:
     import optuna
