@@ -185,11 +185,3 @@ def _compose_train(overrides: list[str]) -> DictConfig:
         return compose("train", overrides=overrides)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose("train", overrides=overrides)
-
-
-def train_config_dict(conf: TrainConfig) -> dict[str, Any]:
-    """The resolved config as plain data (for reports, manifests and hashing)."""
-    from trainer.config import to_dict
-
-    data: dict[str, Any] = to_dict(conf)
-    return data

@@ -54,3 +54,15 @@ def run_cli(
         timeout=timeout,
         env=full_env,
     )
+
+
+class RecordingReporter:
+    """Keeps every value a learner reports (what a trial would receive)."""
+
+    active = True
+
+    def __init__(self) -> None:
+        self.values: list[tuple[int, float]] = []
+
+    def report(self, value: float, step: int) -> None:
+        self.values.append((step, value))

@@ -31,6 +31,19 @@ def test_seed_list_multirun_runs_three_jobs_in_one_directory(tmp_path: Path) -> 
     assert seeds == [0, 1, 2]
 
 
+@pytest.mark.parametrize("module", ["trainer", "evaluation"])
+def test_help_names_the_program_and_lists_only_the_groups_a_user_picks_from(
+    module: str, tmp_path: Path
+) -> None:
+    res = run_cli(module, "--help", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(f"python -m {module} ")
+    assert "powered by Hydra" not in res.stdout.splitlines()[0]
+    groups = res.stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
+    listed = {line.split(":")[0] for line in groups.splitlines()[2:] if ":" in line}
+    assert listed == {"data", "features", "hardware", "model", "search", "split"}
+
+
 @pytest.mark.parametrize(
     ("override", "expected"),
     [

@@ -13,10 +13,11 @@ import optuna
 import pytest
 from omegaconf import DictConfig
 
+from tests.conftest import RecordingReporter
 from trainer.config import validate
 from trainer.errors import UserError
 from trainer.learners import build_learner, load_learner, save_learner
-from trainer.learners.base import FitContext, Learner, NullReporter, RecordingReporter, SplitData
+from trainer.learners.base import FitContext, Learner, NullReporter, SplitData
 from trainer.learners.config import LSTMConfig, SequenceConfig, TransformerConfig
 from trainer.learners.sequence import LSTMLearner, TransformerLearner, feature_stats
 

@@ -165,7 +165,11 @@ class TrainConfig:
 
 
 def register() -> None:
-    """Put every schema in the ConfigStore (idempotent)."""
+    """Put every schema in the ConfigStore (idempotent).
+
+    Stored as plain configs (``schema_<group>_<name>``), not as config groups, so ``--help``
+    lists only the groups a user picks from; each option's yaml names its schema.
+    """
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     for name, node in {
@@ -175,7 +179,7 @@ def register() -> None:
         "transformer": TransformerConfig,
         "ensemble": EnsembleConfig,
     }.items():
-        cs.store(group="schema/model", name=name, node=node)
+        cs.store(name=f"schema_model_{name}", node=node)
     for name, node in {
         "synthetic": SyntheticDataConfig,
         "csv": CsvDataConfig,
@@ -183,10 +187,10 @@ def register() -> None:
         "npz": NpzDataConfig,
         "binance_btc": JoinedDataConfig,
     }.items():
-        cs.store(group="schema/data", name=name, node=node)
-    cs.store(group="schema/split", name="split", node=SplitConfig)
-    cs.store(group="schema/hardware", name="hardware", node=HardwareConfig)
-    cs.store(group="schema/features", name="features", node=FeaturesConfig)
+        cs.store(name=f"schema_data_{name}", node=node)
+    cs.store(name="schema_split", node=SplitConfig)
+    cs.store(name="schema_hardware", node=HardwareConfig)
+    cs.store(name="schema_features", node=FeaturesConfig)
 
 
 def validate(cfg: DictConfig | TrainConfig) -> TrainConfig:

@@ -7,5 +7,4 @@
 - ``gaps``: segments, the gap report and the forward-fill policy.
 - ``npz``: prepared splits with a JSON sidecar (``python -m trainer.write_splits``).
 - ``windows``: sequence windows as views (the sequence learners' part).
-- ``causality.assert_causal``: the look-ahead check the tests run on every feature family.
 """

@@ -96,18 +96,6 @@ class NullReporter:
         pass
 
 
-class RecordingReporter:
-    """Keeps every reported value (tests, and fold-level reports of a walk-forward run)."""
-
-    active = True
-
-    def __init__(self) -> None:
-        self.values: list[tuple[int, float]] = []
-
-    def report(self, value: float, step: int) -> None:
-        self.values.append((step, value))
-
-
 @runtime_checkable
 class Learner(Protocol):
     """fit/predict/save/load: the whole interface the trainer and evaluation use."""
