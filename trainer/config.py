@@ -1,8 +1,8 @@
 """Structured config schemas for every group, registered in Hydra's ConfigStore.
 
-A YAML option extends its schema (``defaults: [/schema/<group>/<name>@_here_, _self_]``; the
-schemas live in their own ``schema/`` groups so option listings stay clean), so a typo or a wrong
-type fails at composition with the key named; ``validate`` adds the range checks that a type
+A YAML option extends its schema (``defaults: [/schema_<group>_<name>@_here_, _self_]``; the
+schemas are plain configs, not groups, so ``--help`` lists only the groups a user picks from),
+so a typo or a wrong type fails at composition with the key named; ``validate`` adds the range checks that a type
 alone cannot express, before any work starts.
 """
 
