@@ -2,8 +2,8 @@
 
 A YAML option extends its schema (``defaults: [/schema_<group>_<name>@_here_, _self_]``; the
 schemas are plain configs, not groups, so ``--help`` lists only the groups a user picks from),
-so a typo or a wrong type fails at composition with the key named; ``validate`` adds the range checks that a type
-alone cannot express, before any work starts.
+so a typo or a wrong type fails at composition with the key named; ``validate`` adds the range
+checks that a type alone cannot express, before any work starts.
 """
 
 from __future__ import annotations
