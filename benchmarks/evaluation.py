@@ -1,28 +1,21 @@
-"""python benchmarks/evaluation.py [--bars 1000000] [--skip-walk-forward]
+"""python benchmarks/evaluation.py [--reference REV] [--hours 26300] [--real-run RUN]
+                                [--skip-walk-forward]
 
-Two figures of ``python -m evaluation``, each against a reference measured in this run:
+Figures of ``python -m evaluation``, each against a reference measured in this run:
 
-1. Backtest cost per bar on ``--bars`` hourly bars (1h and 4h strategies; the real
-   ``backtest`` call, its output allocation included), each against the memory-bandwidth bound
-   of its own arrays: the least a backtest must move is one read of each input and one write of
-   each curve, whatever it computes, so the bound is the time numpy takes to move exactly those
-   bytes in streaming passes into preallocated arrays (best of N), timed in the same run:
-   - 1h, 40 bytes a bar: read position and return (8 + 8, one ``np.multiply`` that writes net),
-     write net, equity and drawdown (3 x 8; equity and drawdown by ``fill``, a write-only pass).
-   - 4h, 41 bytes a bar: the same, plus one read of the bool decision mask (``count_nonzero``).
-   Each numpy pass touches at most 24 MB, less than the L3 (32 MB here), so some of its
-   traffic is served from cache; the one-pass kernel streams all 40 MB at once and gets less
-   of that help, so the bound errs on the strict side.
-   Also reported, to show where the time goes: the compiled kernels alone into preallocated
-   arrays (no allocation), the former reference (two inputs read, two curves written, one of
-   them read back: ``bandwidth_two_in_two_out``, kept for continuity with earlier figures),
-   numpy's two sequential scans (cumulative product, running maximum), and numba's compile time
-   of the first 1h and 4h calls in a fresh process, without and with its on-disk cache.
+1. Is a compiled backtest worth it? The backtest stage of one evaluation (the five strategies'
+   backtests on ``--hours`` stitched hours: 1h, 4h with its decision rows, 1h+4h, buy-and-hold,
+   baseline), in fresh processes, import of the backtest module included: this branch's numpy
+   ``trainer.trading.backtest`` against ``--reference``'s numba kernels (a git revision that
+   still has ``evaluation/_kernels.py``, exported to a temporary folder), cold (an empty
+   numba cache: JIT compile) and warm (the cache on disk: load). With ``--real-run RUN``
+   (a run trained on ``data=binance_btc``) also ``python -m evaluation run=RUN`` end to end
+   on the real data, reference (numba warm, then cold) and this branch, interleaved.
 2. Walk-forward of 12 quarterly XGBoost folds (2023-2025, the default market and model) through
    the framework, wall time / the sum of bare ``xgboost.train`` fits on the same prepared
    folds with the same parameters, early stopping and threads.
 
-Prints JSON. Timings are the best of several repeats (the machine may be shared).
+Prints JSON. The machine may be shared: stage timings are the best of several fresh processes.
 """
 
 from __future__ import annotations
@@ -37,8 +30,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 # This script is named like the package it measures: keep its own folder off the import path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -55,98 +46,115 @@ def best_of(fn: Callable[[], Any], repeats: int) -> float:
     return best
 
 
-def first_call_seconds(cache_dir: str) -> float:
-    """Seconds of the first ``backtest`` call in a fresh process, numba caching in cache_dir."""
-    code = (
-        "import time, numpy as np; from evaluation.backtest import backtest; "
-        "t = time.perf_counter(); backtest(np.ones(8), np.zeros(8), 1.0); "
-        "backtest(np.ones(8), np.zeros(8), 1.0, np.ones(8, dtype=bool)); "
-        "print(time.perf_counter() - t)"
-    )
-    root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir, "PYTHONPATH": root}
+STAGE = r"""
+import sys, time
+import numpy as np
+n = int(sys.argv[1])
+rng = np.random.default_rng(0)
+log_ret = rng.standard_t(4, n) * 0.004
+hours = np.arange(n) % 24
+p1 = (rng.random(n) > 0.5).astype(np.float64)
+t0 = time.perf_counter()
+from evaluation.backtest import backtest, hold, simple_returns
+d4 = hours % 4 == 0
+p4 = hold(p1, d4)
+ret = simple_returns(log_ret)
+out = [backtest(p1, ret, 7.0), backtest(p4, ret, 7.0, d4), backtest(p1 * p4, ret, 7.0),
+       backtest(np.ones(n), ret, 7.0), backtest(1.0 - p1, ret, 7.0)]
+import evaluation
+assert evaluation.__file__.startswith(sys.argv[2]), evaluation.__file__
+print(time.perf_counter() - t0, sum(b.total_return for b in out))
+"""
+
+
+def stage_seconds(root: Path, n: int, cache_dir: str | None = None) -> tuple[float, float]:
+    """(seconds, checksum) of the backtest stage in a fresh process on ``root``'s code."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    if cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = cache_dir
     done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", STAGE, str(n), str(root)],
+        cwd=root,  # python -c puts the working directory first on the import path
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    return float(done.stdout.strip())
+    seconds, checksum = done.stdout.split()
+    return float(seconds), float(checksum)
 
 
-def compile_figures() -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as cache_dir:
-        cold = first_call_seconds(cache_dir)
-        cached = min(first_call_seconds(cache_dir) for _ in range(3))
-    return {"jit_first_call_cold_seconds": cold, "jit_first_call_cached_seconds": cached}
+def export(rev: str, into: Path) -> Path:
+    """The packages of git revision ``rev`` in a folder of their own."""
+    repo = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(
+        ["git", "archive", rev, "trainer", "evaluation", "conf"],
+        cwd=repo,
+        capture_output=True,
+        check=True,
+    ).stdout
+    into.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
 
 
-def backtest_figures(n: int, repeats: int) -> dict[str, Any]:
-    from evaluation import _kernels
-    from evaluation.backtest import backtest, hold, horizon_decisions, simple_returns
+def numba_figures(rev: str, n: int, repeats: int, real_run: str | None) -> dict[str, Any]:
+    ours = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        ref = export(rev, Path(tmp) / "ref")
+        cold, warm, numpy_s = [], [], []
+        sums = set()
+        for i in range(repeats):  # interleaved: cold, warm, ours
+            cache = Path(tmp) / f"cache{i}"
+            s, c1 = stage_seconds(ref, n, str(cache))
+            cold.append(s)
+            s, c2 = stage_seconds(ref, n, str(cache))
+            warm.append(s)
+            s, c3 = stage_seconds(ours, n)
+            numpy_s.append(s)
+            sums.add(round(c1, 9) == round(c2, 9) == round(c3, 9))
+        out: dict[str, Any] = {
+            "reference": rev,
+            "hours": n,
+            "stage_seconds_numba_cold": min(cold),
+            "stage_seconds_numba_warm": min(warm),
+            "stage_seconds_numpy": min(numpy_s),
+            "numpy_over_numba_warm": min(numpy_s) / min(warm),
+            "numpy_over_numba_cold": min(numpy_s) / min(cold),
+            "same_returns": sums == {True},
+        }
+        if real_run:
+            out["end_to_end"] = end_to_end(ref, ours, real_run, Path(tmp))
+    return out
 
-    rng = np.random.default_rng(0)
-    ret = simple_returns(rng.standard_t(4, n) * 0.004)
-    pos1 = (rng.random(n) > 0.5).astype(np.float64)
-    decisions = horizon_decisions(np.arange(n) % 24, 4)
-    pos4 = hold(pos1, decisions)
-    net, equity, drawdown = np.empty(n), np.empty(n), np.empty(n)
 
-    def bound_1h() -> None:  # 1h's own bytes: read position and return, write 3 curves: 40 B
-        np.multiply(pos1, ret, out=net)
-        equity.fill(1.0)  # non-zero values: a pure store loop, never a memset
-        drawdown.fill(-0.5)
+def end_to_end(ref: Path, ours: Path, run: str, tmp: Path) -> dict[str, float]:
+    """``python -m evaluation`` on the real data: reference warm, reference cold, ours."""
 
-    def bound_4h() -> None:  # 4h's own bytes: the same and one read of the mask: 41 B
-        bound_1h()
-        np.count_nonzero(decisions)
+    def once(root: Path, cache: str | None) -> float:
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        if cache is not None:
+            env["NUMBA_CACHE_DIR"] = cache
+        args = [f"run={run}", f"artifacts_dir={tmp / 'art'}", "progress=false", "promote=false"]
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "evaluation", *args],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            check=False,
+        )
+        return time.perf_counter() - t0
 
-    def two_in_two_out() -> None:  # the former reference: 32 B counted (one curve read back)
-        np.multiply(pos1, ret, out=equity)
-        np.copyto(drawdown, equity)
-
-    def kernel_1h() -> None:  # the compiled passes alone, into preallocated curves
-        _kernels.curves(pos1, ret, 7.0, net, equity, drawdown)
-
-    def kernel_4h() -> None:
-        _kernels.curves_periods(pos4, ret, decisions, 7.0, net, equity, drawdown)
-
-    def scans() -> None:
-        np.multiply.accumulate(ret, out=equity)
-        np.maximum.accumulate(equity, out=drawdown)
-
-    backtest(pos1, ret, 7.0)  # compile (or load from the cache) before timing
-    backtest(pos4, ret, 7.0, decisions)
-    t1 = best_of(lambda: backtest(pos1, ret, 7.0), repeats)
-    t4 = best_of(lambda: backtest(pos4, ret, 7.0, decisions), repeats)
-    tk1, tk4 = best_of(kernel_1h, repeats), best_of(kernel_4h, repeats)
-    tb1, tb4 = best_of(bound_1h, repeats * 2), best_of(bound_4h, repeats * 2)
-    tb_old = best_of(two_in_two_out, repeats * 2)
-    ts = best_of(scans, repeats)
-    ns = 1e9 / n
+    cache = str(tmp / "e2e_cache")
+    cold = once(ref, cache)
+    warm = once(ref, cache)
+    numpy_s = once(ours, None)
     return {
-        "bars": n,
-        "timing": "best CPU time of this process (single-threaded)",
-        "backtest_1h_ns_per_bar": t1 * ns,
-        "backtest_4h_ns_per_bar": t4 * ns,
-        "kernel_1h_preallocated_ns_per_bar": tk1 * ns,
-        "kernel_4h_preallocated_ns_per_bar": tk4 * ns,
-        "bandwidth_bound_ns_per_bar": tb1 * ns,  # 1h: 40 bytes a bar
-        "bandwidth_bound_4h_ns_per_bar": tb4 * ns,  # 4h: 41 bytes a bar
-        "bandwidth_bound_bytes_per_bar": {"1h": 40, "4h": 41},
-        "bandwidth_bound_gb_per_s": {"1h": 40 * n / tb1 / 1e9, "4h": 41 * n / tb4 / 1e9},
-        "backtest_1h_over_bandwidth": t1 / tb1,
-        "backtest_4h_over_bandwidth": t4 / tb4,
-        "kernel_1h_preallocated_over_bandwidth": tk1 / tb1,
-        "kernel_4h_preallocated_over_bandwidth": tk4 / tb4,
-        "bandwidth_two_in_two_out_ns_per_bar": tb_old * ns,
-        "backtest_1h_over_bandwidth_two_in_two_out": t1 / tb_old,
-        "scan_floor_ns_per_bar": ts * ns,
-        "backtest_1h_over_scan_floor": t1 / ts,
-        **compile_figures(),
-        "goal_ns_per_bar": 40.0,
-        "goal_over_bandwidth": 2.0,
-        "goal_met": {
-            "1h": t1 * ns <= 40.0 and t1 / tb1 <= 2.0,
-            "4h": t4 * ns <= 40.0 and t4 / tb4 <= 2.0,
-        },
+        "numba_cold_seconds": cold,
+        "numba_warm_seconds": warm,
+        "numpy_seconds": numpy_s,
+        "numpy_over_numba_warm": numpy_s / warm,
     }
 
 
@@ -232,15 +240,19 @@ def walk_forward_figures(threads: int, repeats: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bars", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--reference", default="c1c1394")  # the last revision with numba
+    parser.add_argument("--hours", type=int, default=26_300)  # 2023-2025 stitched
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--real-run", default=None)
     # One thread: on a 2-core machine shared with other jobs, 2 OpenMP threads can run 20x
     # slower than one (both sides of the ratio use the same count).
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--wf-repeats", type=int, default=3)
     parser.add_argument("--skip-walk-forward", action="store_true")
     args = parser.parse_args()
-    out: dict[str, Any] = {"backtest": backtest_figures(args.bars, args.repeats)}
+    out: dict[str, Any] = {
+        "numba": numba_figures(args.reference, args.hours, args.repeats, args.real_run)
+    }
     if not args.skip_walk_forward:
         out["walk_forward"] = walk_forward_figures(args.threads, args.wf_repeats)
     print(json.dumps(out, indent=2))

@@ -1,5 +1,7 @@
 """python benchmarks/sweep.py [--trials 40] [--seeds 0,1,2] [--overhead-trials 20]
-                           [--parallel-trials 8] [--only overhead|pruning|parallel|bare]
+                           [--parallel-trials 8]
+                           [--only overhead|pruning|parallel|bare|scoring|study]
+                           [--study-trials 150] [--reference REV]
 
 The Optuna sweeper on the XGBoost family and the embedded market, three figures, each measured
 against its reference in this run (fresh processes, a temporary directory). Prints JSON.
@@ -357,13 +359,109 @@ def parallel(root: Path, n: int, repeats: int = 2) -> dict[str, Any]:
     }
 
 
+def scoring(repeats: int = 30) -> dict[str, Any]:
+    """Seconds of one report's scoring per strategy on the same valid scores (best of N)."""
+    from dataclasses import replace
+
+    from hydra import compose, initialize_config_dir
+
+    from trainer.config import register, validate
+    from trainer.dataset import build_table
+    from trainer.fit import fit_fold, make_scorer, objective_spec
+    from trainer.learners.base import NullReporter
+    from trainer.train import fit_context, folds_for
+
+    register()
+    conf_dir = str(Path(__file__).resolve().parent.parent / "conf")
+    with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
+        base = validate(compose("train", overrides=["progress=false", "hardware.threads=1"]))
+    table = build_table(base.data, base.features)
+    fold = folds_for(base, table)[0]
+    result = fit_fold(base, table, fold, fit_context(base), NullReporter(), objective_spec(base))
+    scores, valid = result.valid_scores, result.prepared.valid
+    variants = {
+        "threshold": base.strategy,
+        "hysteresis": replace(base.strategy, name="hysteresis"),
+        "hysteresis_band_0.1": replace(base.strategy, name="hysteresis", band=0.1),
+        "min_hold_8h": replace(base.strategy, min_hold_hours=8),
+        "vol_target": replace(base.strategy, name="vol_target"),
+    }
+    scorers = {
+        k: make_scorer(objective_spec(replace(base, strategy=v))) for k, v in variants.items()
+    }
+    best = dict.fromkeys(scorers, float("inf"))
+    for _ in range(repeats):  # interleaved, so a busy moment hits every variant alike
+        for name, score in scorers.items():
+            t0 = time.process_time()
+            score(scores, valid)
+            best[name] = min(best[name], time.process_time() - t0)
+    return {
+        "valid_rows": int(scores.shape[0]),
+        "seconds": {k: round(v, 5) for k, v in best.items()},
+        "over_threshold": {k: round(v / best["threshold"], 3) for k, v in best.items()},
+        "goal_hysteresis_over_threshold": 2.0,
+    }
+
+
+def study_wall(root: Path, trials: int, reference: str, rounds: int) -> dict[str, Any]:
+    """Wall seconds of the default study, this revision against ``reference``, interleaved."""
+    repo = Path(__file__).resolve().parent.parent
+    ref = root / "reference"
+    ref.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", reference, "trainer", "evaluation", "hydra_plugins", "conf"],
+        cwd=repo,
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(ref)], input=archive, check=True)
+    walls: dict[str, list[float]] = {"reference": [], "ours": []}
+    for i in range(rounds):
+        for name, code in (("reference", ref), ("ours", repo)):
+            cwd = root / f"{name}{i}"
+            cwd.mkdir()
+            env = {**os.environ, "PYTHONPATH": str(code)}
+            t0 = time.perf_counter()
+            res = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "trainer",
+                    "progress=false",
+                    f"hydra.sweeper.n_trials={trials}",
+                    "-m",
+                ],
+                cwd=cwd,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            if res.returncode != 0:
+                raise SystemExit(f"{name} study failed:\n{res.stderr[-3000:]}")
+            walls[name].append(time.perf_counter() - t0)
+    return {
+        "trials": trials,
+        "reference": reference,
+        "wall_seconds": walls,
+        "ours_over_reference": round(min(walls["ours"]) / min(walls["reference"]), 3),
+        "goal": 1.05,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=40, help="budget of the pruning comparison")
     ap.add_argument("--overhead-trials", type=int, default=20)
     ap.add_argument("--parallel-trials", type=int, default=8)
     ap.add_argument("--seeds", default="0,1,2", help="sampler seeds of the pruning pairs")
-    ap.add_argument("--only", choices=("overhead", "pruning", "parallel", "bare"), default=None)
+    ap.add_argument(
+        "--only",
+        choices=("overhead", "pruning", "parallel", "bare", "scoring", "study"),
+        default=None,
+    )
+    ap.add_argument("--study-trials", type=int, default=150)
+    ap.add_argument("--study-rounds", type=int, default=1)
+    ap.add_argument("--reference", default="c1c1394", help="git revision the study compares to")
     args = ap.parse_args()
     result: dict[str, Any] = {
         "benchmark": "sweep",
@@ -384,8 +482,12 @@ def main() -> None:
                 for sub in ("optuna", "grid"):
                     (root / name / sub).mkdir()
                 result[name] = fn(root / name)
+        if args.only in (None, "study"):
+            result["study"] = study_wall(root, args.study_trials, args.reference, args.study_rounds)
     if args.only == "bare":  # the parallel section's bare reference alone
         result["bare"] = bare_parallel(8)
+    if args.only in (None, "scoring"):
+        result["scoring"] = scoring()
     result["load_average_after"] = os.getloadavg()[0]
     print(json.dumps(result, indent=2))
 

@@ -32,6 +32,7 @@ RUN_KEYS = (
     "target",
     "objective",
     "costs",
+    "strategy",
     "seed",
 )
 

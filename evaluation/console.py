@@ -16,12 +16,24 @@ def print_summary(data: dict[str, Any], report_dir: str, console: Console | None
         title=f"{data['name']} · walk-forward {data['walk_forward']['start']} to"
         f" {data['walk_forward']['end']} ({data['walk_forward']['n_folds']} folds)"
     )
-    keys = ("total_return", "max_drawdown", "sharpe", "hit_rate", "n_trades")
+    columns = (
+        ("gross", "gross_return"),
+        ("costs", "cost_return"),
+        ("net", "total_return"),
+        ("break-even bps", "break_even_bps"),
+        ("max dd", "max_drawdown"),
+        ("Sharpe", "sharpe"),
+        ("trades", "n_trades"),
+        ("win rate", "win_rate"),
+        ("hit rate", "hit_rate"),
+        ("exposure", "exposure"),
+        ("turnover/yr", "turnover_per_year"),
+    )
     table.add_column("strategy")
-    for k in keys:
-        table.add_column(k, justify="right")
+    for label, _ in columns:
+        table.add_column(label, justify="right")
     for name, s in data["backtests"].items():
-        table.add_row(name, *(_fmt(s[k]) for k in keys))
+        table.add_row(name, *(_fmt(s.get(k)) for _, k in columns))
     console.print(table)
 
     guards = Table(title=f"guardrails of the target strategy ({data['target_strategy']})")
@@ -42,7 +54,8 @@ def print_summary(data: dict[str, Any], report_dir: str, console: Console | None
             console.print(f"stress {s['name']}: skipped ({s['skipped']})")
         else:
             console.print(
-                f"stress {s['name']}: return {s['strategy']['total_return']:+.2%}"
+                f"stress {s['name']}: return {s['strategy']['total_return']:+.2%} net,"
+                f" {s['strategy']['gross_return']:+.2%} gross"
                 f" (buy-and-hold {s['buy_and_hold']['total_return']:+.2%}), max drawdown"
                 f" {s['strategy']['max_drawdown']:.2%}"
             )

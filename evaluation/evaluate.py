@@ -121,7 +121,11 @@ def evaluate(cfg: EvaluationConfig) -> Evaluation:
     embargo = cfg.walk_forward.embargo_hours
     if embargo is None:
         embargo = max(HORIZONS[h] for h in horizons)
-    confs = {h: horizon_config(conf, h) for h in horizons}
+    costs = _costs(cfg, conf)
+    # The rule's positions depend on shorting, so the evaluation's choice reaches the folds'
+    # rules; fees only reach the backtests (the rules stay the ones calibrated at the run's).
+    shorting = replace(conf, costs=replace(conf.costs, allow_short=bool(costs["allow_short"])))
+    confs = {h: horizon_config(shorting, h) for h in horizons}
     contexts = {h: fit_context(c) for h, c in confs.items()}  # fails fast on missing CUDA
     seed_everything(conf.seed)
 
@@ -132,17 +136,10 @@ def evaluate(cfg: EvaluationConfig) -> Evaluation:
     oos, per_fold = run_walk_forward(confs, contexts, table, folds, cfg.progress)
     wf_seconds = time.perf_counter() - t_wf
 
-    costs = _costs(cfg, conf)
     cost_bps, allow_short = float(costs["cost_bps"]), bool(costs["allow_short"])
     baseline, baseline_label = _baseline(cfg, table, oos, allow_short)
     positions = strategy_positions(
-        oos.timestamps,
-        oos.scores,
-        oos.thresholds,
-        strategies,
-        allow_short,
-        baseline,
-        baseline_label,
+        oos.timestamps, oos.positions, strategies, baseline, baseline_label
     )
     backtests = run_backtests(positions, oos.log_ret, cost_bps)
 
@@ -156,13 +153,12 @@ def evaluate(cfg: EvaluationConfig) -> Evaluation:
             cfg.walk_forward,
             embargo,
             cost_bps,
-            allow_short,
         )
 
     overfitting = _overfitting(cfg, source, table, cost_bps)
     name = report_name(cfg, source)
     evaluation = Evaluation(
-        members=side_by_side(per_fold, target, oos, table, objective_spec(confs[target])),
+        members=side_by_side(per_fold, target, oos, table, objective_spec(confs[target]), cost_bps),
         name=name,
         report_dir=Path(cfg.artifacts_dir) / "reports" / name,
         source=source,
@@ -236,19 +232,19 @@ def side_by_side(
     oos: OutOfSample,
     table: Table,
     spec: ObjectiveSpec,
+    cost_bps: float,
 ) -> list[dict[str, Any]]:
     """For an ensemble: it and each member on the stitched hours (empty otherwise)."""
     folds = [f[horizon] for f in per_fold]
     if not folds or not folds[0].members:
         return []
-    models = {"ensemble": (oos.scores[horizon], oos.thresholds[horizon])}
+    models = {"ensemble": (oos.scores[horizon], oos.thresholds[horizon], oos.positions[horizon])}
     for name in folds[0].members:
-        scores = np.concatenate([f.members[name][1] for f in folds])
-        thresholds = np.concatenate(
-            [np.full(len(f.members[name][1]), f.members[name][0]) for f in folds]
-        )
-        models[name] = (scores, thresholds)
-    return compare(models, table, oos.rows, spec)
+        parts = [f.members[name] for f in folds]
+        scores = np.concatenate([p[1] for p in parts])
+        thresholds = np.concatenate([np.full(len(p[1]), p[0].upper) for p in parts])
+        models[name] = (scores, thresholds, np.concatenate([p[2] for p in parts]))
+    return compare(models, table, oos.rows, spec, cost_bps)
 
 
 def judge(ev: Evaluation, guardrails: GuardrailsConfig) -> Evaluation:
@@ -298,8 +294,9 @@ def manifest_of(ev: Evaluation) -> dict[str, Any]:
     }
 
 
-def hit_rate_z(hit_rate: float, n_trades: int) -> float:
-    """Binomial z-score of a hit rate against a coin (0.5): |z| < 3 is within noise."""
-    if n_trades == 0:
+def hit_rate_z(hit_rate: float, n_periods: int) -> float:
+    """Binomial z-score of a hit rate over n held decision periods against a coin (0.5):
+    |z| < 3 is within noise."""
+    if n_periods == 0:
         return 0.0
-    return float((hit_rate - 0.5) / np.sqrt(0.25 / n_trades))
+    return float((hit_rate - 0.5) / np.sqrt(0.25 / n_periods))

@@ -35,9 +35,14 @@ def _plt() -> Any:
 
 
 def equity_and_drawdown(
-    timestamps: np.ndarray, backtests: dict[str, Backtest], fold_starts: np.ndarray, path: Path
+    timestamps: np.ndarray,
+    backtests: dict[str, Backtest],
+    fold_starts: np.ndarray,
+    path: Path,
+    target: str | None = None,
 ) -> None:
-    """Equity (log scale) above, drawdown below, quarters marked."""
+    """Net equity (log scale) above, with the target strategy's gross curve beside its net
+    one (the gap is what costs took); net drawdown below; quarters marked."""
     plt = _plt()
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(11, 6.5), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
@@ -45,15 +50,20 @@ def equity_and_drawdown(
     for name, bt in backtests.items():
         style = "--" if name in ("buy_and_hold", "baseline") else "-"
         kw = {"color": COLOURS.get(name), "lw": 1.1, "ls": style}
-        top.plot(timestamps, bt.equity, label=f"{name} ({bt.total_return:+.1%})", **kw)
+        top.plot(timestamps, bt.equity, label=f"{name} net ({bt.total_return:+.1%})", **kw)
         bottom.plot(timestamps, bt.drawdown, **kw)
+        if name == target:
+            gross = {**kw, "ls": ":", "lw": 1.3}
+            top.plot(
+                timestamps, bt.gross_equity, label=f"{name} gross ({bt.gross_return:+.1%})", **gross
+            )
     for t in fold_starts:
         top.axvline(t, color="#dddddd", lw=0.6, zorder=0)
         bottom.axvline(t, color="#dddddd", lw=0.6, zorder=0)
     top.set_yscale("log")
     top.set_ylabel("equity (log)")
     top.legend(loc="upper left", fontsize=8)
-    top.set_title("Walk-forward out-of-sample equity, net of costs")
+    top.set_title("Walk-forward out-of-sample equity: net of costs; the target also gross")
     bottom.set_ylabel("drawdown")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

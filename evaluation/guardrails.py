@@ -51,7 +51,7 @@ def drawdown_limit(strategy: str, cfg: GuardrailsConfig) -> float:
 
 
 def check(
-    summary: Mapping[str, float],
+    summary: Mapping[str, Any],
     strategy: str,
     cfg: GuardrailsConfig,
     dsr: float | None = None,

@@ -18,11 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import markupsafe
 import numpy as np
 
 from evaluation import figures
 from evaluation.evaluate import Evaluation, hit_rate_z
 from evaluation.strategies import SERIES_FILE
+from trainer.config import to_dict
+from trainer.trading import break_even_bps
 
 FIGURES = {
     "equity": "equity_drawdown.png",
@@ -63,13 +66,14 @@ def to_json(ev: Evaluation, promoted_to: Path | None) -> dict[str, Any]:
             "folds": [_fold_json(f) for f in ev.folds],
         },
         "costs": ev.costs,
+        "strategy": to_dict(ev.source.config.strategy),
         "baseline": ev.positions.baseline_label,
-        "backtests": {name: bt.summary() for name, bt in ev.backtests.items()},
+        "backtests": _backtests_json(ev),
         "target_strategy": ev.target_strategy,
         "signal_check": {
             "hit_rate": target["hit_rate"],
-            "n_trades": target["n_trades"],
-            "z_vs_coin": hit_rate_z(float(target["hit_rate"]), int(target["n_trades"])),
+            "n_held_periods": target["n_held_periods"],
+            "z_vs_coin": hit_rate_z(float(target["hit_rate"]), int(target["n_held_periods"])),
         },
         "guardrails": {
             s: {"passed": all(g.passed for g in gs), "checks": [g.to_json() for g in gs]}
@@ -91,6 +95,19 @@ def to_json(ev: Evaluation, promoted_to: Path | None) -> dict[str, Any]:
     }
 
 
+def _backtests_json(ev: Evaluation) -> dict[str, dict[str, Any]]:
+    """Every backtest's summary, with the cost per unit traded at which it would match
+    buy-and-hold (which pays that cost on its one unit, once)."""
+    market = float(np.sum(np.log1p(ev.backtests["buy_and_hold"].gross)))
+    out = {}
+    for name, bt in ev.backtests.items():
+        vs_market = None
+        if name != "buy_and_hold":
+            vs_market = break_even_bps(bt.gross, bt.traded, market, 1.0)
+        out[name] = {**bt.summary(), "break_even_vs_buy_and_hold_bps": vs_market}
+    return out
+
+
 def _fold_json(fold: dict[str, Any]) -> dict[str, Any]:
     first = next(iter(fold.values()))
     return {
@@ -98,6 +115,7 @@ def _fold_json(fold: dict[str, Any]) -> dict[str, Any]:
         "models": {
             h: {
                 "threshold": r.threshold,
+                "rule": r.rule.to_json(),
                 "seconds": r.seconds,
                 "test": {
                     k: r.metrics[k]
@@ -105,7 +123,10 @@ def _fold_json(fold: dict[str, Any]) -> dict[str, Any]:
                         "objective",
                         "hit_rate",
                         "n_trades",
+                        "gross_return",
+                        "cost_return",
                         "cum_return",
+                        "break_even_bps",
                         "max_drawdown",
                         "auc",
                     )
@@ -143,12 +164,21 @@ def blocks(data: dict[str, Any]) -> list[Block]:
         ),
         Block("heading", "Guardrails"),
         Block("table", rows=_guardrail_rows(data)),
-        Block("heading", "Backtests (stitched out-of-sample, net of costs)"),
+        Block("heading", "Backtests (stitched out-of-sample): the money, gross and net"),
         Block(
             "text",
-            f"Baseline: {data['baseline']}. Strategy 4h is the same model config"
-            " retrained with target.horizon=4h; 1h+4h trades the 1h signal only when the"
-            " held 4h position agrees.",
+            f"Decision rule: {_rule_text(data)}. Baseline: {data['baseline']}. Strategy 4h is"
+            " the same model config retrained with target.horizon=4h; 1h+4h trades the 1h"
+            " signal only when the held 4h position agrees. Gross is before costs, net after;"
+            " costs = gross - net. Break-even: the cost per unit traded at which the net"
+            " return would be zero (vs B&H: would equal buy-and-hold's).",
+        ),
+        Block("table", rows=_money_rows(data)),
+        Block(
+            "text",
+            "Trades are round trips (an entry and its exit; a flip is one of each). Hit rate:"
+            " held decision periods whose direction was right; win rate: round trips that made"
+            " money net; exposure: share of hours in a position; turnover: units traded a year.",
         ),
         Block("table", rows=_backtest_rows(data)),
         Block("image", FIGURES["equity"]),
@@ -227,16 +257,71 @@ def _guardrail_rows(data: dict[str, Any]) -> tuple[tuple[str, ...], ...]:
     return tuple(rows)
 
 
-def _backtest_rows(data: dict[str, Any]) -> tuple[tuple[str, ...], ...]:
-    keys = ("total_return", "max_drawdown", "sharpe", "hit_rate", "n_trades", "exposure")
-    rows: list[tuple[str, ...]] = [("strategy", *keys)]
+MONEY = (
+    ("gross return", "gross_return"),
+    ("costs", "cost_return"),
+    ("net return", "total_return"),
+    ("break-even bps", "break_even_bps"),
+    ("break-even vs B&H bps", "break_even_vs_buy_and_hold_bps"),
+    ("max drawdown", "max_drawdown"),
+    ("net Sharpe", "sharpe"),
+)
+TRADING = (
+    ("trades", "n_trades"),
+    ("win rate", "win_rate"),
+    ("hit rate", "hit_rate"),
+    ("exposure", "exposure"),
+    ("position changes", "n_position_changes"),
+    ("turnover / year", "turnover_per_year"),
+    ("mean hold h", "avg_hold_hours"),
+)
+
+
+def _money_rows(data: dict[str, Any]) -> tuple[tuple[str, ...], ...]:
+    rows: list[tuple[str, ...]] = [("strategy", *(label for label, _ in MONEY))]
     for name, s in data["backtests"].items():
-        rows.append((name, *(_fmt(s[k]) for k in keys)))
+        rows.append((name, *(_fmt(s.get(k)) for _, k in MONEY)))
     return tuple(rows)
 
 
+def _backtest_rows(data: dict[str, Any]) -> tuple[tuple[str, ...], ...]:
+    rows: list[tuple[str, ...]] = [("strategy", *(label for label, _ in TRADING))]
+    for name, s in data["backtests"].items():
+        rows.append((name, *(_fmt(s.get(k)) for _, k in TRADING)))
+    return tuple(rows)
+
+
+def _rule_text(data: dict[str, Any]) -> str:
+    """The strategy group of the evaluated config, as a reader would write it."""
+    strategy = data.get("strategy") or {}
+    if not strategy:
+        return "threshold"
+    parts = [f"`strategy={strategy['name']}`"]
+    if strategy["min_hold_hours"] > 1:
+        parts.append(f"min hold {strategy['min_hold_hours']}h")
+    if strategy["name"] == "hysteresis":
+        band = strategy["band"]
+        parts.append("band calibrated on valid" if band is None else f"band {band:g}")
+    if strategy["name"] == "vol_target":
+        parts.append(
+            f"target vol {strategy['target_vol']:g}, max leverage {strategy['max_leverage']:g}"
+        )
+    parts.append("long/short" if data["costs"]["allow_short"] else "long-only")
+    return ", ".join(parts)
+
+
 def _member_rows(data: dict[str, Any]) -> tuple[tuple[str, ...], ...]:
-    keys = ("f1_up", "up_recall", "hit_rate", "n_trades", "max_drawdown", "net_return")
+    keys = (
+        "f1_up",
+        "up_recall",
+        "hit_rate",
+        "n_trades",
+        "gross_return",
+        "cost_return",
+        "net_return",
+        "break_even_bps",
+        "max_drawdown",
+    )
     rows: list[tuple[str, ...]] = [("model", *keys)]
     for m in data["members"]:
         rows.append((m["model"], *(_fmt(m[k]) for k in keys)))
@@ -249,7 +334,14 @@ def _fold_rows(data: dict[str, Any]) -> tuple[tuple[str, ...], ...]:
     )
     head = ["fold"]
     for h in horizons:
-        head += [f"{h} objective", f"{h} hit rate", f"{h} trades", f"{h} return", f"{h} threshold"]
+        head += [
+            f"{h} objective",
+            f"{h} hit rate",
+            f"{h} trades",
+            f"{h} gross",
+            f"{h} net",
+            f"{h} threshold",
+        ]
     rows: list[tuple[str, ...]] = [tuple(head)]
     for f in data["walk_forward"]["folds"]:
         row = [f["name"]]
@@ -259,6 +351,7 @@ def _fold_rows(data: dict[str, Any]) -> tuple[tuple[str, ...], ...]:
                 _fmt(m["test"].get("objective")),
                 _fmt(m["test"].get("hit_rate")),
                 _fmt(m["test"].get("n_trades")),
+                _fmt(m["test"].get("gross_return")),
                 _fmt(m["test"].get("cum_return")),
                 _fmt(m["threshold"]),
             ]
@@ -271,7 +364,8 @@ def _stress_rows(data: dict[str, Any]) -> tuple[tuple[str, ...], ...]:
         (
             "window",
             "dates",
-            "return",
+            "gross",
+            "net",
             "B&H return",
             "max drawdown",
             "B&H drawdown",
@@ -283,13 +377,14 @@ def _stress_rows(data: dict[str, Any]) -> tuple[tuple[str, ...], ...]:
     for s in data["stress"]:
         dates = f"{s['start']} to {s['end']}"
         if s["skipped"]:
-            rows.append((s["name"], dates, f"skipped: {s['skipped']}", "", "", "", "", "", ""))
+            rows.append((s["name"], dates, f"skipped: {s['skipped']}", *[""] * 7))
             continue
         st, bh = s["strategy"], s["buy_and_hold"]
         rows.append(
             (
                 s["name"],
                 dates,
+                _fmt(st["gross_return"]),
                 _fmt(st["total_return"]),
                 _fmt(bh["total_return"]),
                 _fmt(st["max_drawdown"]),
@@ -319,51 +414,33 @@ def _overfitting_text(o: dict[str, Any]) -> str:
     return text
 
 
+def _templates() -> Any:
+    """The Jinja2 environment of evaluation/templates (HTML escaped, Markdown as is)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("evaluation", "templates"),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",)),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["md_cell"] = lambda c: str(c).replace("|", "\\|")
+    env.filters["inline"] = lambda text: markupsafe.Markup(_inline(str(text)))
+    return env
+
+
 def render_markdown(content: list[Block]) -> str:
-    lines: list[str] = []
-    for b in content:
-        if b.kind == "heading":
-            lines += ["#" * b.level + " " + b.text, ""]
-        elif b.kind == "text":
-            lines += [b.text, ""]
-        elif b.kind == "image":
-            lines += [f"![{b.text}]({b.text})", ""]
-        elif b.kind == "table" and b.rows:
-            lines.append("| " + " | ".join(b.rows[0]) + " |")
-            lines.append("|" + "---|" * len(b.rows[0]))
-            lines += [
-                "| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in b.rows[1:]
-            ]
-            lines.append("")
-    return "\n".join(lines)
+    rendered: str = _templates().get_template("report.md.j2").render(blocks=content)
+    return rendered
 
 
 def render_html(content: list[Block], images: dict[str, bytes], title: str) -> str:
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title><style>"
-        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-        "table{border-collapse:collapse;font-size:13px;margin:0.5em 0 1.5em}"
-        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-        "td:first-child,th:first-child{text-align:left}img{max-width:100%}"
-        "code{background:#f4f4f4;padding:0 3px}</style></head><body>",
-    ]
-    for b in content:
-        if b.kind == "heading":
-            parts.append(f"<h{b.level}>{html.escape(b.text)}</h{b.level}>")
-        elif b.kind == "text":
-            parts.append(f"<p>{_inline(b.text)}</p>")
-        elif b.kind == "image" and b.text in images:
-            data = base64.b64encode(images[b.text]).decode()
-            parts.append(f"<img alt='{html.escape(b.text)}' src='data:image/png;base64,{data}'>")
-        elif b.kind == "table" and b.rows:
-            head = "".join(f"<th>{html.escape(c)}</th>" for c in b.rows[0])
-            body = "".join(
-                "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in b.rows[1:]
-            )
-            parts.append(f"<table><tr>{head}</tr>{body}</table>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    encoded = {name: base64.b64encode(data).decode() for name, data in images.items()}
+    template = _templates().get_template("report.html.j2")
+    rendered: str = template.render(blocks=content, images=encoded, title=title)
+    return rendered
 
 
 def _inline(text: str) -> str:
@@ -389,7 +466,11 @@ def write_figures(ev: Evaluation, directory: Path) -> None:
         [ev.oos.timestamps[ev.oos.fold_index == i][0] for i in range(len(ev.folds))]
     )
     figures.equity_and_drawdown(
-        ev.oos.timestamps, ev.backtests, fold_starts, directory / FIGURES["equity"]
+        ev.oos.timestamps,
+        ev.backtests,
+        fold_starts,
+        directory / FIGURES["equity"],
+        target=ev.target_strategy,
     )
     target = ev.backtests[ev.target_strategy]
     bh = ev.backtests["buy_and_hold"]
@@ -410,7 +491,7 @@ def write_figures(ev: Evaluation, directory: Path) -> None:
 
 
 def write_series(ev: Evaluation, path: Path) -> None:
-    """The out-of-sample hourly series: scores, thresholds, positions and net returns."""
+    """The out-of-sample hourly series: scores, thresholds, positions, gross and net returns."""
     import pandas as pd
 
     cols: dict[str, Any] = {
@@ -424,6 +505,7 @@ def write_series(ev: Evaluation, path: Path) -> None:
         cols[f"threshold_{h}"] = ev.oos.thresholds[h]
     for name, bt in ev.backtests.items():
         cols[f"position_{name}"] = ev.positions.by_name[name]
+        cols[f"gross_{name}"] = bt.gross
         cols[f"net_{name}"] = bt.net
     pd.DataFrame(cols).to_parquet(path, index=False)
 

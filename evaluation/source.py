@@ -25,7 +25,7 @@ from trainer.config import TrainConfig, TrialConfig, register, validate
 from trainer.errors import UserError
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-GROUPS = ("model", "data", "features", "split", "hardware")
+GROUPS = ("model", "data", "features", "split", "hardware", "strategy")
 MANIFEST_FILE = "manifest.json"
 STUDY_MARKERS = ("summary.json", "journal.log", "best.json")  # the sweeper's study folder
 _MISSING = object()
@@ -149,6 +149,7 @@ def _choices(run_dir: Path, stored: DictConfig) -> dict[str, str]:
         "features": "default",
         "split": OmegaConf.select(stored, "split.name"),
         "hardware": OmegaConf.select(stored, "hardware.name"),
+        "strategy": OmegaConf.select(stored, "strategy.name") or "threshold",
     }
     for group in GROUPS:
         choice = recorded.get(group) or fallback[group]

@@ -12,18 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.backtest import (
-    Backtest,
-    backtest,
-    confirm,
-    hold,
-    horizon_decisions,
-    momentum_positions,
-    signal_positions,
-    simple_returns,
-)
+from evaluation.backtest import confirm, momentum_positions, simple_returns
 from trainer.errors import UserError
 from trainer.fit import hours_of
+from trainer.trading import Backtest, backtest, decision_rows
 
 SERIES_FILE = "series.parquet"
 
@@ -39,29 +31,24 @@ class Positions:
 
 def strategy_positions(
     timestamps: np.ndarray,
-    scores: dict[str, np.ndarray],
-    thresholds: dict[str, np.ndarray],
+    positions: dict[str, np.ndarray],
     strategies: list[str],
-    allow_short: bool,
     baseline: np.ndarray,
     baseline_label: str,
 ) -> Positions:
-    hours = hours_of(timestamps)
+    """Each strategy's hourly positions from the models' own (``positions``: horizon -> the
+    stitched positions of each fold's calibrated rule, held from decision to decision)."""
     n = timestamps.shape[0]
     pos: dict[str, np.ndarray] = {}
     dec: dict[str, np.ndarray | None] = {}
-    if "1h" in scores:
-        p1 = signal_positions(scores["1h"], thresholds["1h"], allow_short)
-    if "4h" in scores:
-        d4 = horizon_decisions(hours, 4)
-        p4 = hold(signal_positions(scores["4h"], thresholds["4h"], allow_short), d4)
+    d4 = decision_rows(hours_of(timestamps), 4) if "4h" in positions else None
     for name in strategies:
         if name == "1h":
-            pos[name], dec[name] = p1, None
+            pos[name], dec[name] = positions["1h"], None
         elif name == "4h":
-            pos[name], dec[name] = p4, d4
+            pos[name], dec[name] = positions["4h"], d4
         elif name == "1h+4h":
-            pos[name], dec[name] = confirm(p1, p4), None
+            pos[name], dec[name] = confirm(positions["1h"], positions["4h"]), None
     pos["buy_and_hold"], dec["buy_and_hold"] = np.ones(n), None
     pos["baseline"], dec["baseline"] = baseline, None
     return Positions(pos, dec, baseline_label)

@@ -15,19 +15,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluation.backtest import (
-    backtest,
-    hold,
-    horizon_decisions,
-    signal_positions,
-    simple_returns,
-)
+from evaluation.backtest import simple_returns
 from evaluation.config import StressWindow, WalkForwardConfig
 from evaluation.walk_forward import fit_and_score
 from trainer.config import TrainConfig
 from trainer.dataset import Table
 from trainer.fit import hours_of
 from trainer.splits import MIN_PART_ROWS, Fold
+from trainer.trading import backtest, decision_rows
 
 
 @dataclass(frozen=True)
@@ -103,7 +98,6 @@ def run_stress(
     wf: WalkForwardConfig,
     embargo_hours: int,
     cost_bps: float,
-    allow_short: bool,
 ) -> list[StressResult]:
     out = []
     for name, window in windows.items():
@@ -116,12 +110,10 @@ def run_stress(
         scored = fit_and_score(conf, table, fold, context)
         ts = table.timestamps[fold.test]
         ret = simple_returns(table.labels["ret_1h"][fold.test])
-        pos = signal_positions(scored.test_scores, scored.threshold, allow_short)
         decisions = None
         if conf.target.hours > 1:
-            decisions = horizon_decisions(hours_of(ts), conf.target.hours)
-            pos = hold(pos, decisions)
-        strat = backtest(pos, ret, cost_bps, decisions)
+            decisions = decision_rows(hours_of(ts), conf.target.hours)
+        strat = backtest(scored.test_positions, ret, cost_bps, decisions)
         bh = backtest(np.ones_like(ret), ret, cost_bps)
         out.append(
             StressResult(

@@ -17,14 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import DictConfig, OmegaConf
 
-from evaluation.backtest import backtest, hold, horizon_decisions, signal_positions, simple_returns
+from evaluation.backtest import simple_returns
 from evaluation.overfitting import deflated_sharpe_of, probability_of_backtest_overfitting
 from trainer.artifacts import load_run
+from trainer.config import CostsConfig, ObjectiveConfig, StrategyConfig, TargetConfig
 from trainer.dataset import Table, prepare
 from trainer.errors import UserError
-from trainer.fit import hours_of
+from trainer.fit import hours_of, spec_of
+from trainer.objective import hourly_positions
 from trainer.splits import holdout
+from trainer.trading import backtest
 
 JOURNAL_NAMES = ("journal.log",)
 
@@ -182,18 +186,37 @@ def replay(run_dir: Path, table: Table, cost_bps: float) -> np.ndarray | None:
         return None
     horizon = int(str(cfg.target.horizon).rstrip("h"))
     embargo = cfg.split.embargo_hours if cfg.split.embargo_hours is not None else horizon
-    fold = holdout(table.timestamps, (cfg.split.train, cfg.split.valid, cfg.split.test), embargo)
+    fractions = (cfg.split.train, cfg.split.valid, cfg.split.test)
+    fold = holdout(table.timestamps, fractions, embargo, table.calendar)
     prepared = prepare(table, fold, horizon, str(cfg.target.task), float(cfg.features.constant_tol))
     if prepared.feature_names != run.feature_names:
         return None
-    allow_short = bool(cfg.costs.allow_short)
+    spec = _spec(cfg)
+    rule = run.rule
     nets = []
     for part, rows in ((prepared.valid, fold.valid), (prepared.test, fold.test)):
-        pos = signal_positions(run.learner.predict(part), run.threshold, allow_short)
-        decisions = None
-        if horizon > 1:
-            decisions = horizon_decisions(hours_of(part.timestamps), horizon)
-            pos = hold(pos, decisions)
+        scores = run.learner.predict(part)
+        hours = hours_of(part.timestamps)
+        pos, decisions = hourly_positions(scores, rule, part.returns, hours, spec)
         ret = simple_returns(table.labels["ret_1h"][rows])
         nets.append(backtest(pos, ret, cost_bps, decisions).net)
     return np.concatenate(nets)
+
+
+def _spec(cfg: Any) -> Any:
+    """The run's objective and decision rule from its stored config (runs saved before the
+    strategy group traded the threshold rule)."""
+
+    def part(key: str, schema: Any) -> Any:
+        node = OmegaConf.select(cfg, key)
+        values = OmegaConf.to_container(node) if isinstance(node, DictConfig) else None
+        if not isinstance(values, dict):
+            return schema()
+        return schema(**{str(k): v for k, v in values.items()})
+
+    return spec_of(
+        part("target", TargetConfig),
+        part("objective", ObjectiveConfig),
+        part("costs", CostsConfig),
+        part("strategy", StrategyConfig),
+    )

@@ -23,10 +23,11 @@ from evaluation.members import member_thresholds_and_scores
 from trainer.config import TargetConfig, TrainConfig
 from trainer.dataset import Table
 from trainer.errors import UserError
-from trainer.fit import fit_fold, hours_of, objective_spec, up_labels
+from trainer.fit import calibrate_on, fit_fold, hours_of, objective_spec
 from trainer.learners.base import NullReporter
-from trainer.objective import calibrate
+from trainer.objective import hourly_positions
 from trainer.splits import Fold, walk_forward
+from trainer.trading import Rule
 
 DEFAULT_PERIOD = ("2023-01-01", "2025-12-31")
 END_SLACK = pd.Timedelta(hours=24)  # the table's last hours have no 4h label (see splits)
@@ -41,16 +42,23 @@ class Period:
 
 @dataclass(frozen=True)
 class FoldScores:
-    """One fold of one model: its out-of-sample scores and the threshold from its valid part."""
+    """One fold of one model: its out-of-sample scores, the rule from its valid part and the
+    hourly positions that rule takes on the test part (``trainer.objective.hourly_positions``,
+    exactly what the trainer's test metrics trade)."""
 
     fold: Fold
     horizon: str
-    threshold: float
+    rule: Rule
     test_scores: np.ndarray  # (rows of fold.test,)
-    metrics: dict[str, float]  # trainer metrics of the test part
+    test_positions: np.ndarray  # (rows of fold.test,) the position held over each hour
+    metrics: dict[str, Any]  # trainer metrics of the test part
     seconds: float  # fit + predict + calibrate
-    # ensembles only: member -> (threshold calibrated on valid, test scores)
-    members: dict[str, tuple[float, np.ndarray]] = field(default_factory=dict)
+    # ensembles only: member -> (rule calibrated on valid, test scores, test positions)
+    members: dict[str, tuple[Rule, np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def threshold(self) -> float:
+        return self.rule.upper
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,7 @@ class OutOfSample:
     log_ret: np.ndarray  # (n,) forward 1h log return of each hour
     scores: dict[str, np.ndarray]  # horizon -> (n,) model scores (NaN: no prediction)
     thresholds: dict[str, np.ndarray]  # horizon -> (n,) the fold's threshold for each row
+    positions: dict[str, np.ndarray]  # horizon -> (n,) the fold's rule's position each hour
     fold_index: np.ndarray  # (n,) which fold each row was tested in
 
 
@@ -127,6 +136,7 @@ def folds_of(wf: WalkForwardConfig, table: Table, period: Period, embargo_hours:
                 wf.step_months,
                 (wf.train, wf.valid, wf.test),
                 embargo_hours,
+                table.calendar,
             )
         )
     except UserError as exc:  # name evaluation's keys, not training's split.*
@@ -138,24 +148,21 @@ def fit_and_score(conf: TrainConfig, table: Table, fold: Fold, context: Any) -> 
     t0 = time.perf_counter()
     spec = objective_spec(conf)
     result = fit_fold(conf, table, fold, context, NullReporter(), spec)
-    valid = result.prepared.valid
+    valid, test = result.prepared.valid, result.prepared.test
+    hours = hours_of(test.timestamps)
 
-    def threshold(scores: np.ndarray) -> float:
-        ok = np.isfinite(scores)
-        return calibrate(
-            scores[ok],
-            up_labels(valid)[ok],
-            valid.returns[ok],
-            hours_of(valid.timestamps)[ok],
-            spec,
-        )[0]
+    def rule_and_positions(valid_scores: np.ndarray) -> tuple[Rule, Any]:
+        rule = calibrate_on(valid_scores, valid, spec)
+        return rule, lambda s: hourly_positions(s, rule, test.returns, hours, spec)[0]
 
-    members = member_thresholds_and_scores(result.learner, valid, result.prepared.test, threshold)
+    members = member_thresholds_and_scores(result.learner, valid, test, rule_and_positions)
+    test_scores = np.asarray(result.test_scores, dtype=np.float64)
     return FoldScores(
         fold=fold,
         horizon=conf.target.horizon,
-        threshold=result.threshold,
-        test_scores=np.asarray(result.test_scores, dtype=np.float64),
+        rule=result.rule,
+        test_scores=test_scores,
+        test_positions=hourly_positions(test_scores, result.rule, test.returns, hours, spec)[0],
         metrics=result.metrics["test"],
         seconds=time.perf_counter() - t0,
         members=members,
@@ -194,6 +201,7 @@ def stitch(table: Table, per_fold: list[dict[str, FoldScores]]) -> OutOfSample:
         h: np.concatenate([np.full(len(f[h].test_scores), f[h].threshold) for f in per_fold])
         for h in horizons
     }
+    positions = {h: np.concatenate([f[h].test_positions for f in per_fold]) for h in horizons}
     fold_index = np.concatenate(
         [np.full(r.fold.test.stop - r.fold.test.start, i) for i, r in enumerate(_first(per_fold))]
     )
@@ -203,6 +211,7 @@ def stitch(table: Table, per_fold: list[dict[str, FoldScores]]) -> OutOfSample:
         log_ret=table.labels["ret_1h"][rows],
         scores=scores,
         thresholds=thresholds,
+        positions=positions,
         fold_index=fold_index,
     )
 

@@ -1,4 +1,4 @@
-"""Vectorised backtests: agree with the trainer's trading core and with a plain loop."""
+"""Vectorised backtests: agree with a plain numpy reference and with a bar-by-bar loop."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from hypothesis import strategies as st
 from evaluation.backtest import (
     backtest,
     confirm,
+    decision_rows,
     hold,
-    horizon_decisions,
     momentum_positions,
-    signal_positions,
     simple_returns,
 )
-from trainer.trading import max_drawdown, net_returns, sharpe
+
+horizon_decisions = decision_rows
 
 
 def _market(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +39,7 @@ def _loop_backtest(pos: list[float], ret: list[float], cost_bps: float) -> tuple
 def _reference(
     pos: np.ndarray, ret: np.ndarray, cost_bps: float, decisions: np.ndarray | None
 ) -> dict[str, np.ndarray | float | int]:
-    """The former numpy implementation of ``backtest``: the oracle of the compiled kernel."""
+    """A plain numpy implementation of ``backtest``'s curves and period counts."""
     n = ret.shape[0]
     net = pos * ret - np.abs(np.diff(pos, prepend=0.0)) * cost_bps * 1e-4
     equity = np.multiply.accumulate(net + 1.0)
@@ -80,14 +80,13 @@ def _assert_matches_reference(
 ) -> None:
     bt = backtest(pos, ret, cost, decisions)
     ref = _reference(pos, ret, cost, decisions)
-    # net and equity are the same operations in the same order: bit-identical
+    # net, equity and drawdown are the same operations in the same order: bit-identical
     np.testing.assert_array_equal(bt.net, ref["net"])
     np.testing.assert_array_equal(bt.equity, ref["equity"])
-    # drawdown multiplies by 1 / peak instead of dividing: within an ulp
-    np.testing.assert_allclose(bt.drawdown, ref["drawdown"], rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(bt.drawdown, ref["drawdown"])
     assert np.all(bt.drawdown <= 0)
     assert bt.sharpe == pytest.approx(ref["sharpe"], rel=1e-9, abs=1e-12)
-    assert bt.n_trades == ref["n_trades"]
+    assert bt.n_held_periods == ref["n_trades"]
     assert bt.hit_rate == (ref["hits"] / ref["n_trades"] if ref["n_trades"] else 0.0)
     assert bt.exposure == ref["n_held"] / ret.shape[0]
 
@@ -100,7 +99,7 @@ def _assert_matches_reference(
     st.integers(0, 10_000),
     st.sampled_from([0.004, 0.05, 0.6]),
 )
-def test_compiled_backtest_matches_the_numpy_reference(
+def test_backtest_matches_the_numpy_reference(
     n: int, cost: float, four_hourly: bool, seed: int, scale: float
 ) -> None:
     rng = np.random.default_rng(seed)
@@ -139,7 +138,7 @@ def test_empty_backtest_is_all_zero() -> None:
     st.sampled_from([0.0, 0.1, 0.25, 1.0]),
     st.booleans(),
 )
-def test_four_hour_trades_and_hits_equal_the_segmented_product_of_each_period(
+def test_four_hour_held_periods_and_hits_equal_the_segmented_product_of_each_period(
     n: int, seed: int, scale: float, ruin: float, density: float, held: bool
 ) -> None:
     # Shorts, returns of -100% (equity exactly 0, or doubled for a short), returns whose
@@ -153,15 +152,16 @@ def test_four_hour_trades_and_hits_equal_the_segmented_product_of_each_period(
         pos = hold(pos, decisions)
     bt = backtest(pos, ret, 7.0, decisions)
     trades, hits = _reference_periods(pos, ret, decisions)
-    assert bt.n_trades == trades
+    assert bt.n_held_periods == trades
     assert bt.hit_rate == (hits / trades if trades else 0.0)
 
 
 def test_rows_before_the_first_decision_belong_to_no_trade() -> None:
     decisions = np.array([False, False, True, False])
     bt = backtest(np.ones(4), np.array([0.5, 0.5, -0.1, 0.05]), 0.0, decisions)
-    # the +125% before the first decision is no trade's; the one period compounds to -5.5%
-    assert bt.n_trades == 1 and bt.hit_rate == 0.0
+    # the +125% before the first decision is no period's; the one period compounds to -5.5%
+    assert bt.n_held_periods == 1 and bt.hit_rate == 0.0
+    assert bt.n_trades == 1  # one round trip, opened in the first hour
     assert bt.exposure == 1.0
 
 
@@ -170,21 +170,10 @@ def test_decisions_of_another_length_are_refused() -> None:
         backtest(np.ones(4), np.zeros(4), 1.0, np.ones(3, dtype=bool))
 
 
-def test_four_hour_backtest_without_a_decision_row_counts_no_trade() -> None:
+def test_four_hour_backtest_without_a_decision_row_counts_no_held_period() -> None:
     _, ret = _market(3)
     bt = backtest(np.ones(3), ret, 5.0, np.zeros(3, dtype=bool))
-    assert bt.n_trades == 0 and bt.hit_rate == 0.0
-
-
-def test_hourly_backtest_matches_the_trainer_trading_core() -> None:
-    log_ret, ret = _market(5000)
-    pos = (np.random.default_rng(1).random(5000) > 0.4).astype(np.float64)
-    bt = backtest(pos, ret, cost_bps=7.0)
-    net = net_returns(pos, log_ret, 7.0)
-    np.testing.assert_allclose(bt.net, net, rtol=0, atol=1e-15)
-    assert bt.max_drawdown == pytest.approx(max_drawdown(net), abs=1e-12)
-    assert bt.sharpe == pytest.approx(sharpe(net, 24 * 365), rel=1e-9)
-    assert bt.total_return == pytest.approx(np.prod(1 + net) - 1, rel=1e-12)
+    assert bt.n_held_periods == 0 and bt.hit_rate == 0.0
 
 
 @settings(max_examples=60, deadline=None)
@@ -221,14 +210,15 @@ def test_costs_are_charged_per_unit_of_position_changed() -> None:
     assert bt.total_return == pytest.approx((1 - 1e-3) * (1 - 2e-3) * (1 - 1e-3) - 1)
 
 
-def test_four_hour_trades_are_counted_per_holding_period_with_their_compounded_return() -> None:
+def test_four_hour_hits_are_counted_per_holding_period_with_their_compounded_return() -> None:
     hours = np.arange(16) % 24
     decisions = horizon_decisions(hours, 4)
     raw = np.array([1.0] * 4 + [0.0] * 4 + [1.0] * 4 + [1.0] * 4)
     held = hold(raw, decisions)
     ret = np.array([0.01, -0.02, 0.0, 0.0] + [0.5] * 4 + [0.01] * 4 + [-0.01, 0.0, 0.0, 0.005])
     bt = backtest(held, ret, cost_bps=5.0, decisions=decisions)
-    assert bt.n_trades == 3
+    assert bt.n_held_periods == 3
+    assert bt.n_trades == 2  # long 4h, flat 4h, long 8h: two round trips
     # periods: 1.01 * 0.98 < 1 (miss), flat (no trade), up (hit), 0.99 * 1.005 < 1 (miss)
     assert bt.hit_rate == pytest.approx(1 / 3)
 
@@ -237,20 +227,14 @@ def test_hit_rate_of_a_ruinous_strategy_still_counts_periods() -> None:
     ret = np.full(4000, -0.5)
     decisions = horizon_decisions(np.arange(4000) % 24, 4)
     bt = backtest(np.ones(4000), ret, cost_bps=0.0, decisions=decisions)
-    assert bt.n_trades == 1000 and bt.hit_rate == 0.0
+    assert bt.n_held_periods == 1000 and bt.hit_rate == 0.0
+    assert bt.n_trades == 1 and bt.win_rate == 0.0
 
 
 def test_hold_keeps_each_decision_until_the_next_and_is_flat_before_the_first() -> None:
     decisions = np.array([False, True, False, False, True, False])
     raw = np.array([9.0, 1.0, 9.0, 9.0, -1.0, 9.0])
     np.testing.assert_array_equal(hold(raw, decisions), [0, 1, 1, 1, -1, -1])
-
-
-def test_signal_positions_are_flat_without_a_score_and_use_per_row_thresholds() -> None:
-    scores = np.array([0.2, 0.8, np.nan, 0.6, 0.6])
-    thresholds = np.array([0.5, 0.5, 0.5, 0.5, 0.7])
-    np.testing.assert_array_equal(signal_positions(scores, thresholds, False), [0, 1, 0, 1, 0])
-    np.testing.assert_array_equal(signal_positions(scores, thresholds, True), [-1, 1, 0, 1, -1])
 
 
 def test_confirmation_trades_the_fast_signal_only_where_the_slow_one_agrees() -> None:

@@ -71,6 +71,8 @@ CASES = [
     trainer("wrong type", "model.max_depth=deep", expect="model.max_depth"),
     trainer("out of range", "model.subsample=1.5", expect="model.subsample=1.5"),
     trainer("unknown group option", "model=xgbost", expect="model/xgbost"),
+    trainer("unknown strategy", "strategy=hysterisis", expect="strategy/hysterisis"),
+    trainer("hysteresis band out of range", "strategy.band=1.5", expect="strategy.band=1.5"),
     trainer("unknown top-level key", "seeds=3", expect="seeds"),
     trainer("wrong top-level type", "seed=abc", expect="seed", slow=True),
     trainer("unknown horizon", "target.horizon=2h", expect="target.horizon='2h'"),

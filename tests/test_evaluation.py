@@ -147,9 +147,18 @@ def test_report_has_every_artifact_and_lists_each_guardrail(
     assert repro["data_matches_run"]
     html = (report / "report.html").read_text()
     assert "data:image/png;base64," in html and "FAIL" in html
-    assert "| hit_rate |" in (report / "report.md").read_text()
+    md = (report / "report.md").read_text()
+    assert "| hit_rate |" in md
+    assert "| strategy | gross return | costs | net return | break-even bps |" in md
     series = pd.read_parquet(report / "series.parquet")
     assert len(series) == data["walk_forward"]["n_hours"]
+    for name, bt in data["backtests"].items():  # the money, gross and net, from the series
+        gross = float(np.prod(1 + series[f"gross_{name}"]) - 1)
+        net = float(np.prod(1 + series[f"net_{name}"]) - 1)
+        assert bt["gross_return"] == pytest.approx(gross, rel=1e-9)
+        assert bt["total_return"] == pytest.approx(net, rel=1e-9)
+        assert bt["cost_return"] == pytest.approx(gross - net, rel=1e-9, abs=1e-12)
+        assert "break_even_vs_buy_and_hold_bps" in bt
 
 
 def test_walk_forward_never_trains_on_the_future_and_tests_tile_the_period(
@@ -168,6 +177,21 @@ def test_walk_forward_never_trains_on_the_future_and_tests_tile_the_period(
             # training rows end before validation, validation before test, each by the embargo
             assert table.timestamps[f.valid.start] - table.timestamps[f.train.stop - 1] > embargo
             assert table.timestamps[f.test.start] - table.timestamps[f.valid.stop - 1] > embargo
+
+
+def test_embargo_defaults_to_the_longest_horizon_evaluated(
+    evaluated: tuple[Evaluation, EvaluationConfig, int],
+) -> None:
+    ev, cfg, _ = evaluated
+    assert cfg.walk_forward.embargo_hours is None and "4h" in cfg.backtest.strategies
+    assert ev.embargo_hours == 4
+    table = build_table(ev.source.config.data, ev.source.config.features)
+    for fold in ev.folds:
+        for result in fold.values():
+            f = result.fold
+            # the last training row's 4h label ends the hour before validation begins
+            gap = table.timestamps[f.valid.start] - table.timestamps[f.train.stop - 1]
+            assert gap == np.timedelta64(5, "h")
 
 
 def test_features_are_built_once_for_every_fold(
@@ -216,8 +240,8 @@ def test_no_signal_control_promotes_nothing_and_hits_like_a_coin(
     assert not data["reproducibility"]["data_matches_run"]
     for strategy in ("1h", "4h", "1h+4h"):
         s = data["backtests"][strategy]
-        assert s["n_trades"] > 200
-        assert abs(hit_rate_z(s["hit_rate"], s["n_trades"])) < 3.0, (strategy, s)
+        assert s["n_held_periods"] > 200
+        assert abs(hit_rate_z(s["hit_rate"], s["n_held_periods"])) < 3.0, (strategy, s)
     assert not (tmp_path / "promoted").exists()
 
 
@@ -383,3 +407,35 @@ def test_default_market_full_evaluation_promotes_a_4h_tree_model_only_with_a_sig
     expected = EXIT_PASSED if promoted else EXIT_NOT_PROMOTED
     assert res.returncode == expected, res.stdout[-3000:] + res.stderr[-2000:]
     assert (tmp_path / "artifacts" / "promoted" / "4h_direction").exists() == promoted
+
+
+@pytest.mark.slow
+def test_no_signal_control_promotes_nothing_with_the_strategy_searched(tmp_path: Path) -> None:
+    """The negative control with the decision rule searched too: a 4h study over the model
+    and the strategy (hysteresis band, minimum holding time) on the embedded market without
+    a signal, its best evaluated through the default walk-forward: nothing is promoted."""
+    common = ["progress=false", "hardware.threads=1", "data.signal_strength=0"]
+    res = run_cli(
+        "trainer",
+        "target.horizon=4h",
+        *common,
+        "objective.metric=net_sharpe",
+        "strategy=hysteresis",
+        "strategy.band=interval(0.0,0.3)",
+        "strategy.min_hold_hours=choice(4,8,24)",
+        "hydra.sweeper.n_trials=6",
+        "-m",
+        cwd=tmp_path,
+        timeout=900,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    (study,) = (tmp_path / "artifacts" / "studies").iterdir()
+    res = run_cli(
+        "evaluation", f"run={study / 'best'}", "progress=false", cwd=tmp_path, timeout=900
+    )
+    assert res.returncode == EXIT_NOT_PROMOTED, res.stdout[-3000:] + res.stderr[-2000:]
+    assert not (tmp_path / "artifacts" / "promoted").exists()
+    (report,) = (tmp_path / "artifacts" / "reports").iterdir()
+    data = json.loads((report / "evaluation.json").read_text())
+    assert data["strategy"]["name"] == "hysteresis"
+    assert data["overfitting"]["available"], data["overfitting"]["reason"]

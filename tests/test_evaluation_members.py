@@ -8,6 +8,7 @@ import pytest
 from evaluation.members import compare, member_thresholds_and_scores
 from trainer.dataset import Table
 from trainer.objective import ObjectiveSpec
+from trainer.trading import Rule, positions
 
 SPEC = ObjectiveSpec("f1", 0.0, -0.1, 1, 0.0)
 
@@ -34,10 +35,15 @@ def test_a_perfect_member_and_a_useless_one_are_told_apart() -> None:
     perfect = (ret > 0).astype(float)
     never = np.zeros(rows.size)
     half = np.full(rows.size, 0.5)
-    out = compare({"perfect": (perfect, half), "never": (never, half)}, table, rows, SPEC)
-    by = {r["model"]: r for r in out}
+    rule = Rule(upper=0.5, lower=0.5)
+    models = {
+        "perfect": (perfect, half, positions(perfect, rule)),
+        "never": (never, half, positions(never, rule)),
+    }
+    by = {r["model"]: r for r in compare(models, table, rows, SPEC)}
     assert by["perfect"]["hit_rate"] == 1.0 and by["perfect"]["up_recall"] == 1.0
     assert by["perfect"]["max_drawdown"] == 0.0 and by["perfect"]["net_return"] > 0
+    assert by["perfect"]["gross_return"] == by["perfect"]["net_return"]  # no cost in SPEC
     assert by["never"]["n_trades"] == 0 and by["never"]["net_return"] == 0.0
 
 
@@ -46,9 +52,10 @@ def test_hours_a_member_cannot_score_are_left_out() -> None:
     rows = np.arange(100, 500)
     scores = np.ones(rows.size)
     scores[:48] = np.nan  # a sequence member's first window is not full yet
-    (row,) = compare({"lstm": (scores, np.zeros(rows.size))}, table, rows, SPEC)
+    pos = positions(scores, Rule(upper=0.0, lower=0.0))
+    (row,) = compare({"lstm": (scores, np.zeros(rows.size), pos)}, table, rows, SPEC)
     assert row["hours_scored"] == rows.size - 48
-    assert row["n_trades"] == rows.size - 48
+    assert row["n_trades"] == 1  # flat while unscored, then long to the end
 
 
 def test_only_learners_with_members_get_member_scores() -> None:
@@ -59,7 +66,12 @@ def test_only_learners_with_members_get_member_scores() -> None:
         def member_scores(self, data: str) -> dict[str, np.ndarray]:
             return {"a": np.array([0.2, 0.8]) if data == "valid" else np.array([0.9, 0.1])}
 
-    assert member_thresholds_and_scores(Single(), "valid", "test", lambda s: 0.5) == {}
-    out = member_thresholds_and_scores(Ensemble(), "valid", "test", lambda s: float(s.mean()))
-    assert out["a"][0] == pytest.approx(0.5)
+    def calibrate(valid: np.ndarray) -> tuple[Rule, object]:
+        rule = Rule(upper=float(valid.mean()), lower=float(valid.mean()))
+        return rule, lambda s: positions(s, rule)
+
+    assert member_thresholds_and_scores(Single(), "valid", "test", calibrate) == {}
+    out = member_thresholds_and_scores(Ensemble(), "valid", "test", calibrate)
+    assert out["a"][0].upper == pytest.approx(0.5)
     np.testing.assert_array_equal(out["a"][1], [0.9, 0.1])
+    np.testing.assert_array_equal(out["a"][2], [1.0, 0.0])

@@ -13,13 +13,14 @@ from trainer.objective import (
     always_up_f1,
     auc,
     calibrate,
+    candidate_rules,
     candidate_thresholds,
     metrics,
     objective_at,
     skill,
-    strategy_returns,
+    strategy_backtest,
 )
-from trainer.trading import max_drawdown, net_returns
+from trainer.trading import backtest, max_drawdown
 
 SPEC = ObjectiveSpec(
     metric="f1", drawdown_penalty=0.0, drawdown_limit=-0.10, horizon=1, cost_bps=0.0
@@ -64,9 +65,9 @@ def test_calibration_on_noise_does_not_choose_to_be_long_all_the_time() -> None:
 def test_informative_scores_get_positive_skill_and_auc() -> None:
     returns, y_up, hours = _market()
     scores = y_up + np.random.default_rng(2).normal(0, 1.0, y_up.size)
-    threshold, value = calibrate(scores, y_up, returns, hours, SPEC)
+    rule, value = calibrate(scores, y_up, returns, hours, SPEC)
     assert value > 0.1
-    m = metrics(scores, threshold, y_up, returns, hours, SPEC)
+    m = metrics(scores, rule, y_up, returns, hours, SPEC)
     assert m["auc"] > 0.6
     assert m["objective"] == pytest.approx(value)
 
@@ -75,8 +76,8 @@ def test_drawdown_beyond_the_limit_is_penalised() -> None:
     returns, y_up, hours = _market()
     scores = np.ones_like(returns) + np.random.default_rng(3).normal(0, 1e-3, returns.size)
     pen = ObjectiveSpec("f1", 1.0, -0.01, 1, 0.0)
-    m0 = metrics(scores, 0.0, y_up, returns, hours, SPEC)
-    m1 = metrics(scores, 0.0, y_up, returns, hours, pen)
+    m0 = metrics(scores, SPEC.rule(0.0), y_up, returns, hours, SPEC)
+    m1 = metrics(scores, pen.rule(0.0), y_up, returns, hours, pen)
     assert m1["max_drawdown"] < -0.01
     assert m1["objective"] == pytest.approx(m0["objective"] - (-0.01 - m1["max_drawdown"]))
 
@@ -90,7 +91,7 @@ def test_auc_is_half_for_a_constant_score_and_one_for_a_perfect_ranking() -> Non
 def test_costs_are_charged_on_every_change_of_position() -> None:
     pos = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
     ret = np.zeros(5)
-    net = net_returns(pos, ret, cost_bps=10.0)
+    net = backtest(pos, ret, cost_bps=10.0).net
     assert net.tolist() == pytest.approx([0.0, -1e-3, 0.0, -1e-3, -1e-3])
 
 
@@ -103,8 +104,11 @@ def test_max_drawdown_of_a_fall_and_recovery() -> None:
 def test_four_hour_strategy_decides_every_fourth_hour_only() -> None:
     returns, y_up, hours = _market(96)
     spec = ObjectiveSpec("f1", 0.0, -0.35, 4, 0.0)
-    m = metrics(np.ones(96), 0.5, y_up, returns, hours, spec)
-    assert m["n_trades"] == 24
+    m = metrics(np.ones(96), spec.rule(0.5), y_up, returns, hours, spec)
+    # always long: one round trip held for the 24 decision periods of 4 hours
+    assert (m["n_trades"], m["avg_hold_hours"], m["exposure"]) == (1, 96.0, 1.0)
+    signed = returns[hours % 4 == 0]
+    assert m["hit_rate"] == pytest.approx(np.mean(signed > 0))
 
 
 def test_rankdata_matches_scipy_with_ties() -> None:
@@ -138,16 +142,23 @@ def _objective_one_threshold_at_a_time(
     y_up: np.ndarray,
     returns: np.ndarray,
     hours: np.ndarray,
-    thresholds: np.ndarray,
+    uppers: np.ndarray,
+    lowers: np.ndarray,
     spec: ObjectiveSpec,
 ) -> np.ndarray:
-    """The objective's definition: skill and the strategy's drawdown at each threshold."""
+    """The objective's definition: skill or the strategy's money, less its drawdown penalty,
+    each candidate rule on its own through the one backtest."""
     out = []
-    for t in thresholds:
-        value = float(skill(scores > t, y_up, spec.metric))
+    for upper, lower in zip(uppers, lowers, strict=True):
+        bt = strategy_backtest(scores, spec.rule(upper, lower), returns, hours, spec)
+        if spec.metric == "net_sharpe":
+            value = bt.sharpe
+        elif spec.metric == "net_return":
+            value = bt.total_return
+        else:
+            value = float(skill(scores > upper, y_up, spec.metric))
         if spec.drawdown_penalty > 0:
-            dd = max_drawdown(strategy_returns(scores, t, returns, hours, spec)[1])
-            value -= spec.drawdown_penalty * max(0.0, spec.drawdown_limit - dd)
+            value -= spec.drawdown_penalty * max(0.0, spec.drawdown_limit - bt.max_drawdown)
         out.append(value)
     return np.array(out)
 
@@ -156,17 +167,21 @@ def _objective_one_threshold_at_a_time(
 @given(
     n=st.integers(0, 300),
     seed=st.integers(0, 2**32 - 1),
-    metric=st.sampled_from(["f1", "up_recall"]),
+    metric=st.sampled_from(["f1", "up_recall", "net_sharpe", "net_return"]),
+    strategy=st.sampled_from(["threshold", "hysteresis", "vol_target"]),
+    min_hold_hours=st.sampled_from([1, 8]),
     horizon=st.sampled_from([1, 4]),
     allow_short=st.booleans(),
     cost_bps=st.sampled_from([0.0, 7.5]),
     coarse=st.booleans(),
     block_cells=st.sampled_from([1, 64, 1 << 15]),
 )
-def test_threshold_objectives_equal_scoring_each_threshold_on_its_own(
+def test_rule_objectives_equal_scoring_each_rule_on_its_own(
     n: int,
     seed: int,
     metric: str,
+    strategy: str,
+    min_hold_hours: int,
     horizon: int,
     allow_short: bool,
     cost_bps: float,
@@ -181,13 +196,27 @@ def test_threshold_objectives_equal_scoring_each_threshold_on_its_own(
     y_up = (returns > 0).astype(float)
     hours = (np.arange(n) + int(rng.integers(24))) % 24
     scores = rng.integers(0, 5, n).astype(float) if coarse else rng.random(n)
-    thresholds = candidate_thresholds(scores, 49) if n else np.array([0.5])
-    spec = ObjectiveSpec(metric, 2.0, -0.05, horizon, cost_bps, allow_short)
+    spec = ObjectiveSpec(
+        metric,
+        2.0,
+        -0.05,
+        horizon,
+        cost_bps,
+        allow_short,
+        strategy=strategy,
+        bands=(0.0, 0.1, 0.3),
+        min_hold_hours=min_hold_hours,
+        vol_window_hours=24,
+    )
+    uppers, lowers = candidate_rules(scores, spec) if n else (np.array([0.5]),) * 2
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(objective_module, "_BLOCK_CELLS", block_cells)
-        got = objective_at(scores, y_up, returns, hours, thresholds, spec)
-    want = _objective_one_threshold_at_a_time(scores, y_up, returns, hours, thresholds, spec)
-    np.testing.assert_array_equal(got, want)
+        got = objective_at(scores, y_up, returns, hours, uppers, spec, lowers)
+    want = _objective_one_threshold_at_a_time(scores, y_up, returns, hours, uppers, lowers, spec)
+    if metric == "net_sharpe":  # a mean and a deviation summed in another order
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    else:
+        np.testing.assert_array_equal(got, want)
 
 
 def test_scoring_thresholds_refuses_scores_that_are_not_finite() -> None:
@@ -197,3 +226,38 @@ def test_scoring_thresholds_refuses_scores_that_are_not_finite() -> None:
     scores[3] = np.nan
     with pytest.raises(ValueError, match="finite"):
         objective_at(scores, y_up, returns, hours, np.array([0.5]), SPEC)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "min_hold_hours"), [("hysteresis", 1), ("threshold", 8), ("hysteresis", 4)]
+)
+def test_a_rule_with_memory_is_calibrated_among_the_best_plain_thresholds(
+    strategy: str, min_hold_hours: int
+) -> None:
+    returns, y_up, hours = _market(3000, seed=4)
+    scores = returns * 0.3 + np.random.default_rng(2).normal(0, 0.01, returns.size)
+    spec = ObjectiveSpec(
+        "net_sharpe",
+        1.0,
+        -0.1,
+        1,
+        7.0,
+        strategy=strategy,
+        bands=(0.05, 0.2) if strategy == "hysteresis" else (0.0,),
+        min_hold_hours=min_hold_hours,
+    )
+    rule, value = calibrate(scores, y_up, returns, hours, spec)
+    # the value reported is the chosen rule's own objective
+    own = objective_at(
+        scores, y_up, returns, hours, np.array([rule.upper]), spec, np.array([rule.lower])
+    )
+    assert value == own[0]
+    assert rule.min_hold == min_hold_hours and rule.name == strategy
+    if strategy == "hysteresis":
+        assert rule.lower < rule.upper
+    # its entry threshold is one of the plain rule's best few
+    plain = ObjectiveSpec("net_sharpe", 1.0, -0.1, 1, 7.0)
+    thresholds = candidate_thresholds(scores, 49)
+    screen = objective_at(scores, y_up, returns, hours, thresholds, plain)
+    best_few = thresholds[np.argsort(-screen, kind="stable")[: objective_module.SCREENED]]
+    assert rule.upper in best_few

@@ -76,7 +76,7 @@ def test_a_sequence_run_leaves_a_reloadable_run_directory(
     prepared = prepare(table, folds_for(conf, table)[0], conf.target.hours, conf.target.task, 1e-12)
     again = run.learner.predict(prepared.test)
     spec = objective_spec(conf)
-    assert evaluate_scores(again, run.threshold, prepared.test, spec, conf.target.task) == (
+    assert evaluate_scores(again, run.rule, prepared.test, spec, conf.target.task) == (
         pytest.approx(metrics["test"])
     )
 

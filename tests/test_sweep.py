@@ -130,6 +130,39 @@ def test_resuming_with_other_data_is_refused_naming_the_difference(study3: Path)
     assert (study_dir(study3) / "journal.log").read_bytes() == before
 
 
+def test_resuming_with_another_strategy_is_refused_naming_it(study3: Path) -> None:
+    before = (study_dir(study3) / "journal.log").read_bytes()
+    res = sweep(study3, "hydra.sweeper.n_trials=4", "strategy=hysteresis", timeout=120)
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert "strategy.name" in res.stderr and "Traceback" not in res.stderr
+    assert (study_dir(study3) / "journal.log").read_bytes() == before
+
+
+def test_a_strategy_key_is_searched_like_a_model_key(tmp_path: Path) -> None:
+    res = sweep(
+        tmp_path,
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.reproduce_seeds=0",
+        "strategy=hysteresis",
+        "strategy.min_hold_hours=choice(1,4,8,24)",
+        "strategy.band=interval(0.0,0.3)",
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    study = load(tmp_path)
+    fingerprint = study.user_attrs["quantsweep.fingerprint"]
+    assert {"strategy.min_hold_hours", "strategy.band"} <= set(
+        fingerprint["search_space"]["params"]
+    )
+    assert fingerprint["strategy"]["name"] == "hysteresis"
+    assert "min_hold_hours" not in fingerprint["strategy"]  # searched: left to the params
+    for trial in study.trials:
+        run = load_run(Path(trial.user_attrs["run_dir"]))
+        assert run.config.strategy.min_hold_hours == trial.params["strategy.min_hold_hours"]
+        rule = run.metadata["rule"]
+        assert rule["name"] == "hysteresis" and rule["lower"] <= rule["upper"]
+        assert rule["min_hold"] == trial.params["strategy.min_hold_hours"]  # 1h: periods = hours
+
+
 def test_a_pruned_trial_stops_at_once_and_is_recorded_pruned(tmp_path: Path) -> None:
     # A threshold no objective reaches prunes every trial at its first report (round 10).
     res = sweep(

@@ -89,7 +89,7 @@ def test_a_saved_run_loads_back_and_predicts_identically(
     assert np.mean(again > run.threshold) == pytest.approx(np.mean(again > metrics["threshold"]))
     from trainer.fit import evaluate_scores, objective_spec
 
-    m = evaluate_scores(again, run.threshold, prepared.test, objective_spec(conf), "direction")
+    m = evaluate_scores(again, run.rule, prepared.test, objective_spec(conf), "direction")
     assert m == pytest.approx(metrics["test"])
 
 

@@ -150,6 +150,9 @@ def test_fingerprint_follows_data_and_objective(compose_cfg: Callable[..., DictC
     assert base["data_hash"] != study_fingerprint(compose_cfg("data.seed=1"))["data_hash"]
     penalty = study_fingerprint(compose_cfg("objective.drawdown_penalty=2.0"))
     assert penalty["objective"]["drawdown_penalty"] == 2.0
+    assert base["strategy"]["name"] == "threshold"
+    held = study_fingerprint(compose_cfg("strategy=hysteresis", "strategy.min_hold_hours=8"))
+    assert held["strategy"]["name"] == "hysteresis" and held["strategy"]["min_hold_hours"] == 8
 
 
 def test_the_warm_up_hands_its_jobs_a_trial_cache_holding_the_table(

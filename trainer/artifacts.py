@@ -35,6 +35,7 @@ from trainer.learners.saved import (
 from trainer.learners.saved import METADATA_FILE as METADATA_FILE
 from trainer.learners.saved import MODEL_DIR as MODEL_DIR
 from trainer.scaling import Scaler
+from trainer.trading import Rule
 
 METRICS_FILE = "metrics.json"
 CONFIG_FILE = ".hydra/config.yaml"
@@ -158,6 +159,15 @@ class Run:
     @property
     def threshold(self) -> float:
         return float(self.metadata["threshold"])
+
+    @property
+    def rule(self) -> Rule:
+        """The decision rule calibrated on valid (runs saved before rules: the threshold)."""
+        saved = self.metadata.get("rule")
+        if isinstance(saved, dict):
+            return Rule(**saved)
+        allow_short = bool(OmegaConf.select(self.config, "costs.allow_short", default=False))
+        return Rule(upper=self.threshold, lower=self.threshold, allow_short=allow_short)
 
     @property
     def scaler(self) -> Scaler:

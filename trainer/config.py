@@ -34,6 +34,8 @@ from trainer.learners.config import (
     XGBoostConfig,
 )
 
+METRICS = ("f1", "up_recall", "net_sharpe", "net_return")
+STRATEGIES = ("threshold", "hysteresis", "vol_target")
 TASKS = ("direction", "regression")
 
 
@@ -53,7 +55,9 @@ class TargetConfig:
 
 @dataclass
 class ObjectiveConfig:
-    metric: str = "f1"  # f1 | up_recall, each scored as skill over the always-up baseline
+    # f1 | up_recall (skill over the always-up baseline) | net_sharpe | net_return (of the
+    # strategy's net returns); each minus the drawdown penalty
+    metric: str = "f1"
     drawdown_penalty: float = 1.0  # objective -= penalty * (how far max drawdown is past the limit)
     max_drawdown: float | None = None  # None: -0.10 for 1h, -0.35 for 4h (the guardrails)
     n_thresholds: int = 49  # candidate decision thresholds tried on valid
@@ -61,7 +65,7 @@ class ObjectiveConfig:
     threshold_quantiles: list[float] = field(default_factory=lambda: [0.05, 0.95])
 
     def __post_init__(self) -> None:
-        one_of("objective.metric", self.metric, ("f1", "up_recall"))
+        one_of("objective.metric", self.metric, METRICS)
         at_least("objective.drawdown_penalty", self.drawdown_penalty, 0.0)
         if self.max_drawdown is not None and not -1.0 <= self.max_drawdown <= 0.0:
             raise UserError(f"objective.max_drawdown={self.max_drawdown}: must be in [-1, 0]")
@@ -88,6 +92,44 @@ class CostsConfig:
     def __post_init__(self) -> None:
         at_least("costs.fee_bps", self.fee_bps, 0.0)
         at_least("costs.slippage_bps", self.slippage_bps, 0.0)
+
+
+@dataclass
+class StrategyConfig:
+    """How scores become positions (``trainer.trading.positions``), calibrated on valid."""
+
+    name: str = "threshold"  # threshold | hysteresis | vol_target
+    # hysteresis: exit threshold = the valid-score quantile `band` below the entry one's;
+    # null: calibrated on valid with the threshold, over band_candidates
+    band: float | None = None
+    band_candidates: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.3])
+    min_hold_hours: int = 1  # a position, once opened, is held at least this long (any rule)
+    target_vol: float = 0.5  # vol_target: annualised volatility a position is sized to
+    max_leverage: float = 1.0  # vol_target: the largest size, in units of capital
+    vol_window_hours: int = 168  # vol_target: realised volatility over the past week
+
+    def __post_init__(self) -> None:
+        one_of("strategy.name", self.name, STRATEGIES)
+        if self.band is not None and not 0.0 <= self.band < 1.0:
+            raise UserError(f"strategy.band={self.band}: must be in [0, 1) (a quantile gap)")
+        if not self.band_candidates or not all(0.0 <= b < 1.0 for b in self.band_candidates):
+            raise UserError(
+                f"strategy.band_candidates={list(self.band_candidates)}: must be a non-empty"
+                " list of quantile gaps in [0, 1)"
+            )
+        at_least("strategy.min_hold_hours", self.min_hold_hours, 1)
+        if not self.target_vol > 0.0:
+            raise UserError(f"strategy.target_vol={self.target_vol}: must be > 0")
+        if not self.max_leverage > 0.0:
+            raise UserError(f"strategy.max_leverage={self.max_leverage}: must be > 0")
+        at_least("strategy.vol_window_hours", self.vol_window_hours, 24)
+
+    @property
+    def bands(self) -> tuple[float, ...]:
+        """The bands calibration tries (hysteresis), else a zero gap."""
+        if self.name != "hysteresis":
+            return (0.0,)
+        return (self.band,) if self.band is not None else tuple(self.band_candidates)
 
 
 @dataclass
@@ -158,6 +200,7 @@ class TrainConfig:
     target: TargetConfig = field(default_factory=TargetConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     costs: CostsConfig = field(default_factory=CostsConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
     trial: TrialConfig = field(default_factory=TrialConfig)
     seed: int = 0
     artifacts_dir: str = "artifacts"
@@ -189,6 +232,7 @@ def register() -> None:
     }.items():
         cs.store(name=f"schema_data_{name}", node=node)
     cs.store(name="schema_split", node=SplitConfig)
+    cs.store(name="schema_strategy", node=StrategyConfig)
     cs.store(name="schema_hardware", node=HardwareConfig)
     cs.store(name="schema_features", node=FeaturesConfig)
 

@@ -18,7 +18,14 @@ COLUMNS = (
     "hit_rate",
     "auc",
     "n_trades",
+    "exposure",
+    "win_rate",
+    "turnover_per_year",
+    "avg_hold_hours",
+    "gross_return",
+    "cost_return",
     "cum_return",
+    "break_even_bps",
     "buy_and_hold_return",
     "max_drawdown",
     "sharpe",
@@ -29,7 +36,11 @@ COLUMNS = (
 
 def print_metrics(metrics: dict[str, Any], run_dir: Path, console: Console | None = None) -> None:
     console = console or Console()
-    table = Table(title=f"quantsweep run · threshold {metrics['threshold']:.4g}")
+    rule = metrics.get("rule") or {"name": "threshold"}
+    title = f"quantsweep run · {rule['name']} rule, threshold {metrics['threshold']:.4g}"
+    if rule.get("lower") is not None and rule["lower"] != metrics["threshold"]:
+        title += f", exit at {rule['lower']:.4g}"
+    table = Table(title=title)
     table.add_column("metric")
     table.add_column("valid", justify="right")
     table.add_column("test", justify="right")
@@ -41,6 +52,8 @@ def print_metrics(metrics: dict[str, Any], run_dir: Path, console: Console | Non
 
 
 def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
     return str(v) if isinstance(v, int) else f"{v:.4f}"
 
 

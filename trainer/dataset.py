@@ -67,8 +67,9 @@ def build_table(data: DataConfig, features: FeaturesConfig) -> Table:
     from trainer.data.market import load_market
 
     market = load_market(data)
-    feats = build_features(market, features)
-    labels = make_labels(market, LABEL_HORIZONS)
+    calendar = data.trading_calendar()
+    feats = build_features(market, features, calendar=calendar)
+    labels = make_labels(market, LABEL_HORIZONS, calendar)
     complete = feats.notna().all(axis=1).to_numpy() & labels.notna().all(axis=1).to_numpy()
     if not complete.any():
         raise UserError(
@@ -82,13 +83,14 @@ def build_table(data: DataConfig, features: FeaturesConfig) -> Table:
         feature_names=[str(c) for c in feats.columns],
         timestamps=timestamps,
         labels={c: labels[c].to_numpy(dtype=np.float64)[complete] for c in labels.columns},
-        segment=segments_of(timestamps),
+        segment=segments_of(timestamps, calendar),
         data_hash=market_hash(market),
         source=data.source,
         gap_report={
             "as_read": market.attrs.get("gaps_before_fill", {}),
-            "after_fill": gap_report(pd.DatetimeIndex(market.index)),
+            "after_fill": gap_report(pd.DatetimeIndex(market.index), calendar),
         },
+        calendar=calendar,
     )
 
 

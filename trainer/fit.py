@@ -11,13 +11,20 @@ from typing import Any
 
 import numpy as np
 
-from trainer.config import TrainConfig
+from trainer.config import (
+    CostsConfig,
+    ObjectiveConfig,
+    StrategyConfig,
+    TargetConfig,
+    TrainConfig,
+)
 from trainer.dataset import Prepared, Table, prepare
 from trainer.hardware import resolve
 from trainer.learners import build_learner
 from trainer.learners.base import FitContext, Learner, Reporter, SplitData
 from trainer.objective import ObjectiveSpec, calibrate, metrics
 from trainer.splits import Fold, holdout, walk_forward
+from trainer.trading import Rule
 from trainer.trial_cache import TrialCache
 
 
@@ -27,18 +34,28 @@ def hours_of(timestamps: np.ndarray) -> np.ndarray:
 
 
 def objective_spec(conf: TrainConfig) -> ObjectiveSpec:
+    return spec_of(conf.target, conf.objective, conf.costs, conf.strategy)
+
+
+def spec_of(
+    target: TargetConfig, objective: ObjectiveConfig, costs: CostsConfig, strategy: StrategyConfig
+) -> ObjectiveSpec:
+    """The objective and decision rule of a run, from the parts of its config they read."""
     return ObjectiveSpec(
-        metric=conf.objective.metric,
-        drawdown_penalty=conf.objective.drawdown_penalty,
-        drawdown_limit=conf.objective.drawdown_limit(conf.target.horizon),
-        horizon=conf.target.hours,
-        cost_bps=conf.costs.fee_bps + conf.costs.slippage_bps,
-        allow_short=conf.costs.allow_short,
-        n_thresholds=conf.objective.n_thresholds,
-        quantile_range=(
-            conf.objective.threshold_quantiles[0],
-            conf.objective.threshold_quantiles[1],
-        ),
+        metric=objective.metric,
+        drawdown_penalty=objective.drawdown_penalty,
+        drawdown_limit=objective.drawdown_limit(target.horizon),
+        horizon=target.hours,
+        cost_bps=costs.fee_bps + costs.slippage_bps,
+        allow_short=costs.allow_short,
+        n_thresholds=objective.n_thresholds,
+        quantile_range=(objective.threshold_quantiles[0], objective.threshold_quantiles[1]),
+        strategy=strategy.name,
+        bands=strategy.bands,
+        min_hold_hours=strategy.min_hold_hours,
+        target_vol=strategy.target_vol,
+        max_leverage=strategy.max_leverage,
+        vol_window_hours=strategy.vol_window_hours,
     )
 
 
@@ -58,12 +75,17 @@ def make_scorer(spec: ObjectiveSpec) -> Any:
     return score
 
 
+def calibrate_on(scores: np.ndarray, split: SplitData, spec: ObjectiveSpec) -> Rule:
+    """The rule calibrated on a (validation) part's scores; rows without a score ignored."""
+    return calibrate(scores, up_labels(split), split.returns, hours_of(split.timestamps), spec)[0]
+
+
 def evaluate_scores(
-    scores: np.ndarray, threshold: float, split: SplitData, spec: ObjectiveSpec, task: str
-) -> dict[str, float]:
+    scores: np.ndarray, rule: Rule, split: SplitData, spec: ObjectiveSpec, task: str
+) -> dict[str, Any]:
     return metrics(
         scores,
-        threshold,
+        rule,
         up_labels(split),
         split.returns,
         hours_of(split.timestamps),
@@ -76,10 +98,14 @@ def evaluate_scores(
 class FoldResult:
     learner: Learner
     prepared: Prepared
-    threshold: float
+    rule: Rule  # the decision rule calibrated on valid
     valid_scores: np.ndarray
     test_scores: np.ndarray
-    metrics: dict[str, dict[str, float]]  # {"valid": ..., "test": ...}
+    metrics: dict[str, dict[str, Any]]  # {"valid": ..., "test": ...}
+
+    @property
+    def threshold(self) -> float:
+        return self.rule.upper
 
 
 def fit_fold(
@@ -104,20 +130,13 @@ def fit_fold(
     learner = build_learner(conf.model, context)
     learner.fit(prepared.train, prepared.valid, reporter)
     valid_scores = learner.predict(prepared.valid)
-    ok = np.isfinite(valid_scores)
-    threshold, _ = calibrate(
-        valid_scores[ok],
-        up_labels(prepared.valid)[ok],
-        prepared.valid.returns[ok],
-        hours_of(prepared.valid.timestamps)[ok],
-        spec,
-    )
+    rule = calibrate_on(valid_scores, prepared.valid, spec)
     test_scores = learner.predict(prepared.test)
     result_metrics = {
-        "valid": evaluate_scores(valid_scores, threshold, prepared.valid, spec, conf.target.task),
-        "test": evaluate_scores(test_scores, threshold, prepared.test, spec, conf.target.task),
+        "valid": evaluate_scores(valid_scores, rule, prepared.valid, spec, conf.target.task),
+        "test": evaluate_scores(test_scores, rule, prepared.test, spec, conf.target.task),
     }
-    return FoldResult(learner, prepared, threshold, valid_scores, test_scores, result_metrics)
+    return FoldResult(learner, prepared, rule, valid_scores, test_scores, result_metrics)
 
 
 def folds_for(conf: TrainConfig, table: Table) -> list[Fold]:
@@ -135,11 +154,12 @@ def folds_for(conf: TrainConfig, table: Table) -> list[Fold]:
                 conf.split.step_months,
                 fractions,
                 embargo,
+                table.calendar,
             )
         )
     if table.fixed_split is not None:
         return [table.fixed_split]
-    return [holdout(table.timestamps, fractions, embargo)]
+    return [holdout(table.timestamps, fractions, embargo, table.calendar)]
 
 
 def fit_context(conf: TrainConfig) -> FitContext:

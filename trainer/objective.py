@@ -12,26 +12,42 @@ model with a random one that is long as often as it is:
   so does every random guess, at any rate.
 - ``up_recall``: up recall - false-up rate (Youden's J; 0 for always-up and for any guess)
 
+- ``net_sharpe``: the annualised Sharpe ratio of the strategy's net returns
+- ``net_return``: the strategy's compounded net return
+
 minus ``drawdown_penalty`` times how far the strategy's max drawdown is past the limit.
-``metrics.json`` reports the always-up F1 beside it (``baseline_f1_up``).
+``metrics.json`` reports the always-up F1 beside it (``baseline_f1_up``). The strategy (the
+decision rule that turns scores into positions) and its money come from ``trainer.trading``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
-from trainer.trading import decision_rows, max_drawdown, net_returns, sharpe
-
-HOURS_PER_YEAR = 24 * 365
+from trainer.trading import (
+    HOURS_PER_YEAR,
+    Backtest,
+    Rule,
+    backtest,
+    break_even_bps,
+    decision_rows,
+    hold,
+    money_of_rows,
+    positions,
+    positions_block,
+    realised_vol,
+)
 
 
 @dataclass(frozen=True)
 class ObjectiveSpec:
     """Everything that turns scores into the objective (built once per run from config)."""
 
-    metric: str  # f1 | up_recall
+    metric: str  # f1 | up_recall | net_sharpe | net_return
     drawdown_penalty: float
     drawdown_limit: float  # e.g. -0.10
     horizon: int  # hours
@@ -41,6 +57,28 @@ class ObjectiveSpec:
     # Thresholds are tried between these quantiles of the validation scores: a threshold in
     # the extreme tails trades a handful of hours and fits their noise.
     quantile_range: tuple[float, float] = (0.05, 0.95)
+    strategy: str = "threshold"  # threshold | hysteresis | vol_target (trainer.trading.Rule)
+    bands: tuple[float, ...] = (0.0,)  # hysteresis: candidate gaps, in quantiles of valid scores
+    min_hold_hours: int = 1
+    target_vol: float = 0.5  # vol_target: annualised
+    max_leverage: float = 1.0
+    vol_window_hours: int = 168
+
+    @property
+    def min_hold(self) -> int:
+        """The minimum holding time in decision periods (a started period counts whole)."""
+        return max(1, math.ceil(self.min_hold_hours / self.horizon))
+
+    def rule(self, upper: float, lower: float | None = None) -> Rule:
+        return Rule(
+            name=self.strategy,
+            upper=upper,
+            lower=upper if lower is None else lower,
+            min_hold=self.min_hold,
+            allow_short=self.allow_short,
+            target_vol=self.target_vol if self.strategy == "vol_target" else None,
+            max_leverage=self.max_leverage,
+        )
 
 
 def always_up_f1(y_up: np.ndarray) -> float:
@@ -106,28 +144,47 @@ def auc(scores: np.ndarray, y_up: np.ndarray) -> float:
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def positions(scores: np.ndarray, threshold: float | np.ndarray, allow_short: bool) -> np.ndarray:
-    """+1 where the score is above the threshold; else -1 (short allowed) or 0, (…, n).
-
-    ``threshold`` may be a (k, 1) column against (1, n) scores: one row per threshold.
-    """
-    up = scores > threshold
-    if allow_short:
-        return np.where(up, 1.0, -1.0)
-    return up.astype(np.float64)
-
-
-def strategy_returns(
-    scores: np.ndarray,
-    threshold: float,
-    returns: np.ndarray,
-    hours: np.ndarray,
-    spec: ObjectiveSpec,
+def decide(
+    scores: np.ndarray, rule: Rule, returns: np.ndarray, hours: np.ndarray, spec: ObjectiveSpec
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(positions, net returns) on the decision rows only, each held for the horizon."""
+    """(decision rows (n,) bool, position of each decision row) of one part's scores.
+
+    ``returns`` are the part's forward ``horizon``-hour log returns (the realised volatility
+    that sizes ``vol_target`` positions comes from the ones already known at each row). The
+    evaluation calls this on each fold's test part, so it trades the positions training scored.
+    """
     rows = decision_rows(hours, spec.horizon)
-    pos = positions(scores[rows], threshold, spec.allow_short)
-    return pos, net_returns(pos, returns[rows], spec.cost_bps)
+    vol = _vol(returns, spec)
+    return rows, positions(scores[rows], rule, None if vol is None else vol[rows])
+
+
+def hourly_positions(
+    scores: np.ndarray, rule: Rule, returns: np.ndarray, hours: np.ndarray, spec: ObjectiveSpec
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(position of every hour (n,), decision rows or None for a 1h model) of consecutive
+    hours: ``decide``'s positions held from each decision row to the next."""
+    rows, pos = decide(scores, rule, returns, hours, spec)
+    if spec.horizon == 1:
+        return pos, None
+    full = np.zeros(scores.shape[0])
+    full[rows] = pos
+    return hold(full, rows), rows
+
+
+def _vol(returns: np.ndarray, spec: ObjectiveSpec) -> np.ndarray | None:
+    """Annualised realised volatility known at each row, for vol_target only."""
+    if spec.strategy != "vol_target":
+        return None
+    per_hour = realised_vol(returns, spec.horizon, spec.vol_window_hours)
+    return per_hour * math.sqrt(HOURS_PER_YEAR)
+
+
+def strategy_backtest(
+    scores: np.ndarray, rule: Rule, returns: np.ndarray, hours: np.ndarray, spec: ObjectiveSpec
+) -> Backtest:
+    """The money of one part: positions on its decision rows, each held for the horizon."""
+    rows, pos = decide(scores, rule, returns, hours, spec)
+    return backtest(pos, np.expm1(returns[rows]), spec.cost_bps, hours_per_period=spec.horizon)
 
 
 def candidate_thresholds(
@@ -138,27 +195,90 @@ def candidate_thresholds(
     return np.unique(np.quantile(scores, qs))
 
 
+def candidate_rules(scores: np.ndarray, spec: ObjectiveSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(uppers, lowers), (k,) each: the (entry, exit) thresholds calibration tries on valid.
+
+    Threshold and vol_target: lower = upper at each candidate quantile. Hysteresis: each band
+    b of ``spec.bands`` (widest first, so a tie goes to the rule that trades least) pairs the
+    quantile q with the quantile q - b of the same scores.
+    """
+    if spec.strategy != "hysteresis":
+        uppers = candidate_thresholds(scores, spec.n_thresholds, spec.quantile_range)
+        return uppers, uppers
+    qs = np.linspace(spec.quantile_range[0], spec.quantile_range[1], spec.n_thresholds)
+    bands = sorted(spec.bands, reverse=True)
+    levels = np.concatenate([qs, *(np.clip(qs - band, 0.0, 1.0) for band in bands)])
+    at = np.quantile(scores, levels).reshape(len(bands) + 1, qs.size)  # one partition
+    pairs = np.concatenate([np.stack([at[0], at[1 + i]]) for i in range(len(bands))], axis=1)
+    _, first = np.unique(pairs, axis=1, return_index=True)
+    keep = np.sort(first)
+    return pairs[0, keep], pairs[1, keep]
+
+
 def objective_at(
     scores: np.ndarray,
     y_up: np.ndarray,
     returns: np.ndarray,
     hours: np.ndarray,
-    thresholds: np.ndarray,
+    uppers: np.ndarray,
     spec: ObjectiveSpec,
+    lowers: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The objective for each candidate threshold, (k,); scores are finite."""
+    """The objective of each candidate rule (upper, lower), (k,); scores are finite."""
     if not np.isfinite(scores).all():
         raise ValueError("objective_at: scores must be finite (calibrate drops the others)")
-    values = _skill_of(_counts_at(scores, y_up, thresholds), y_up, spec.metric)
+    lowers = uppers if lowers is None else lowers
+    net_metric = spec.metric in ("net_sharpe", "net_return")
+    if net_metric or spec.drawdown_penalty > 0:
+        dd, total, sharpes = money_at(scores, returns, hours, uppers, lowers, spec)
+    if spec.metric == "net_sharpe":
+        values = sharpes
+    elif spec.metric == "net_return":
+        values = total
+    else:
+        values = _skill_of(_counts_at(scores, y_up, uppers), y_up, spec.metric)
     if spec.drawdown_penalty > 0:
-        dd = drawdowns_at(scores, returns, hours, thresholds, spec)
         values = values - spec.drawdown_penalty * np.maximum(0.0, spec.drawdown_limit - dd)
     return np.asarray(values, dtype=np.float64)
 
 
-# Cells (thresholds x rows) per block in drawdowns_at: its two float64 blocks stay in L2
-# (512 KiB); whole (49, 8760) blocks ran 2x slower than this from cache misses.
+# Cells (candidates x rows) per block in money_at: its float64 blocks stay in L2 (512 KiB);
+# whole (49, 8760) blocks ran 2x slower than this from cache misses.
 _BLOCK_CELLS = 1 << 15
+
+
+def money_at(
+    scores: np.ndarray,
+    returns: np.ndarray,
+    hours: np.ndarray,
+    uppers: np.ndarray,
+    lowers: np.ndarray,
+    spec: ObjectiveSpec,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(max drawdown, compounded net return, annualised net Sharpe) of each candidate rule.
+
+    ``trainer.trading.money_of_rows`` on (candidates, rows) blocks of positions: a
+    per-candidate loop was most of the cost of scoring a trial's report.
+    """
+    rows = decision_rows(hours, spec.horizon)
+    s, move = scores[rows], np.expm1(returns[rows])
+    vol = _vol(returns, spec)
+    vol = None if vol is None else vol[rows]
+    k = uppers.size
+    dd, total, sharpes = np.zeros(k), np.zeros(k), np.zeros(k)
+    n = s.size
+    if n == 0:
+        return dd, total, sharpes
+    want_sharpe = spec.metric == "net_sharpe"
+    rule = spec.rule(0.0)
+    step = max(1, _BLOCK_CELLS // n)
+    for i in range(0, k, step):
+        pos = positions_block(s, uppers[i : i + step], lowers[i : i + step], rule, vol)
+        block = slice(i, i + step)
+        dd[block], total[block], sharpes[block] = money_of_rows(
+            pos, move, spec.cost_bps, HOURS_PER_YEAR / spec.horizon, want_sharpe
+        )
+    return dd, total, sharpes
 
 
 def drawdowns_at(
@@ -168,36 +288,14 @@ def drawdowns_at(
     thresholds: np.ndarray,
     spec: ObjectiveSpec,
 ) -> np.ndarray:
-    """Max drawdown of the strategy at each threshold, (k,).
+    """Max drawdown of the strategy at each threshold (lower = upper), (k,)."""
+    return money_at(scores, returns, hours, thresholds, thresholds, spec)[0]
 
-    The same arithmetic as ``max_drawdown(strategy_returns(...)[1])`` per threshold (each
-    row's products and maxima run in the same order), on (thresholds, rows) blocks: the
-    per-threshold loop was most of the cost of scoring a trial's report.
-    """
-    rows = decision_rows(hours, spec.horizon)
-    s, move = scores[rows], np.expm1(returns[rows])
-    out = np.zeros(thresholds.size, dtype=np.float64)
-    if s.size == 0:
-        return out
-    cost = spec.cost_bps * 1e-4
-    step = max(1, _BLOCK_CELLS // s.size)
-    for i in range(0, thresholds.size, step):
-        pos = positions(s[None, :], thresholds[i : i + step, None], spec.allow_short)
-        # net_returns row by row: position x move, less turnover x cost (flat before row 0)
-        turnover = np.empty_like(pos)
-        turnover[:, 0] = pos[:, 0]
-        np.subtract(pos[:, 1:], pos[:, :-1], out=turnover[:, 1:])
-        np.abs(turnover, out=turnover)
-        turnover *= cost
-        equity = pos * move
-        equity -= turnover
-        equity += 1.0
-        np.multiply.accumulate(equity, axis=1, out=equity)
-        peak = np.maximum.accumulate(equity, axis=1, out=turnover)
-        np.maximum(peak, 1.0, out=peak)  # the curve starts at 1.0
-        equity /= peak
-        out[i : i + step] = np.minimum(np.min(equity, axis=1) - 1.0, 0.0)
-    return out
+
+# A rule with memory (hysteresis, a minimum holding time) costs several times the plain
+# threshold rule per candidate: calibration screens the thresholds with the plain rule and
+# scores only the best few with the rule itself (every band of each).
+SCREENED = 3
 
 
 def calibrate(
@@ -206,63 +304,97 @@ def calibrate(
     returns: np.ndarray,
     hours: np.ndarray,
     spec: ObjectiveSpec,
-) -> tuple[float, float]:
-    """(threshold, objective): the candidate threshold that maximises the objective.
+) -> tuple[Rule, float]:
+    """(rule, objective): the candidate rule that maximises the objective on these rows.
 
-    Only ever called on validation data. Rows without a score (NaN) are ignored.
+    Only ever called on validation data. Rows without a score (NaN) are ignored. A rule with
+    memory is calibrated in two steps: the ``SCREENED`` best thresholds of the plain rule
+    (no band, no minimum holding time), then each of those with every band, under the rule
+    itself; the plain rule's own calibration is one step over every threshold.
     """
     ok = np.isfinite(scores)
     scores, y_up, returns, hours = scores[ok], y_up[ok], returns[ok], hours[ok]
     if scores.size == 0:
-        return 0.5, float("-inf")
-    thresholds = candidate_thresholds(scores, spec.n_thresholds, spec.quantile_range)
-    values = objective_at(scores, y_up, returns, hours, thresholds, spec)
+        return spec.rule(0.5), float("-inf")
+    uppers, lowers = candidate_rules(scores, spec)
+    if spec.strategy == "hysteresis" or spec.min_hold > 1:
+        plain = replace(
+            spec,
+            strategy="threshold" if spec.strategy == "hysteresis" else spec.strategy,
+            bands=(0.0,),
+            min_hold_hours=1,
+        )
+        thresholds = candidate_thresholds(scores, spec.n_thresholds, spec.quantile_range)
+        screen = objective_at(scores, y_up, returns, hours, thresholds, plain)
+        best_few = thresholds[np.argsort(-screen, kind="stable")[:SCREENED]]
+        keep = np.isin(uppers, best_few)
+        uppers, lowers = uppers[keep], lowers[keep]
+    values = objective_at(scores, y_up, returns, hours, uppers, spec, lowers)
     best = int(np.argmax(values))
-    return float(thresholds[best]), float(values[best])
+    return spec.rule(float(uppers[best]), float(lowers[best])), float(values[best])
 
 
 def metrics(
     scores: np.ndarray,
-    threshold: float,
+    rule: Rule,
     y_up: np.ndarray,
     returns: np.ndarray,
     hours: np.ndarray,
     spec: ObjectiveSpec,
     regression: bool = False,
-) -> dict[str, float]:
-    """Every reported metric of one part (valid or test) at a fixed threshold."""
+) -> dict[str, Any]:
+    """Every reported metric of one part (valid or test) under a calibrated rule."""
     ok = np.isfinite(scores)
     scores, y_up, returns, hours = scores[ok], y_up[ok], returns[ok], hours[ok]
-    pred = scores > threshold
+    pred = scores > rule.upper
     tp, fp, fn, _ = (float(v) for v in _counts(pred, y_up))
-    pos, net = strategy_returns(scores, threshold, returns, hours, spec)
-    traded = pos != 0
+    bt = strategy_backtest(scores, rule, returns, hours, spec)
+    skill_metric = spec.metric if spec.metric in ("f1", "up_recall") else "f1"
+    skill_value = float(skill(pred, y_up, skill_metric))
+    if spec.metric == "net_sharpe":
+        value = bt.sharpe
+    elif spec.metric == "net_return":
+        value = bt.total_return
+    else:
+        value = skill_value
+    obj = value - spec.drawdown_penalty * max(0.0, spec.drawdown_limit - bt.max_drawdown)
     rows = decision_rows(hours, spec.horizon)
-    signed = pos * returns[rows]
-    mdd = max_drawdown(net)
-    obj = float(skill(pred, y_up, spec.metric)) - spec.drawdown_penalty * max(
-        0.0, spec.drawdown_limit - mdd
-    )
-    out = {
+    market_log = float(np.sum(returns[rows]))
+    out: dict[str, Any] = {
         "f1_up": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
         "up_recall": tp / (tp + fn) if tp + fn else 0.0,
         "precision_up": tp / (tp + fp) if tp + fp else 0.0,
-        "hit_rate": float(np.mean(signed[traded] > 0)) if traded.any() else 0.0,
+        "hit_rate": bt.hit_rate,
         "auc": auc(scores, y_up),
-        "n_trades": int(traded.sum()),
-        "cum_return": float(np.prod(1.0 + net) - 1.0),
-        "max_drawdown": mdd,
-        "sharpe": sharpe(net, HOURS_PER_YEAR / spec.horizon),
+        "n_trades": bt.n_trades,
+        "exposure": bt.exposure,
+        "win_rate": bt.win_rate,
+        "n_position_changes": bt.n_position_changes,
+        "turnover_per_year": bt.turnover_per_year,
+        "avg_hold_hours": bt.avg_hold_hours,
+        "gross_return": bt.gross_return,
+        "cost_return": bt.cost_return,
+        "cum_return": bt.total_return,
+        "break_even_bps": bt.break_even_bps,
+        "break_even_vs_buy_and_hold_bps": break_even_vs_market(bt, market_log),
+        "max_drawdown": bt.max_drawdown,
+        "sharpe": bt.sharpe,
         "objective": obj,
         "baseline_f1_up": always_up_f1(y_up),
-        "skill": float(skill(pred, y_up, spec.metric)),
-        "buy_and_hold_return": float(np.expm1(np.sum(returns[rows]))),
+        "skill": skill_value,
+        "buy_and_hold_return": float(np.expm1(market_log)),
         "n_rows": int(scores.size),
     }
     if regression:
         out["rmse"] = float(np.sqrt(np.mean((scores - returns) ** 2)))
         out["ic"] = _spearman(scores, returns)
     return out
+
+
+def break_even_vs_market(bt: Backtest, market_log_return: float) -> float | None:
+    """The cost per unit traded (bps) at which the strategy's net return would equal
+    buy-and-hold's (which trades one unit once, at the same cost)."""
+    return break_even_bps(bt.gross, bt.traded, market_log_return, 1.0)
 
 
 def rankdata(x: np.ndarray) -> np.ndarray:

@@ -3,7 +3,8 @@
 Like scikit-learn's ``TimeSeriesSplit(gap=...)`` they return row positions (here contiguous
 slices, so every part stays a view of the feature matrix). Between consecutive parts an
 embargo of ``embargo_hours`` is left out, so no training label overlaps the hours that
-validation or test features and labels see. Shared by training and evaluation.
+validation or test features and labels see. On a market that closes the embargo counts open
+hours (``trainer.data.calendar``), as the labels do. Shared by training and evaluation.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 
+from trainer.data.calendar import ALWAYS_OPEN, Calendar
 from trainer.errors import UserError
 
 MIN_PART_ROWS = 50
@@ -36,16 +38,24 @@ class Fold:
         return out
 
 
+def open_clock(timestamps: np.ndarray, calendar: Calendar) -> np.ndarray:
+    """(n,) int64 open-hour clock of hourly datetime64 timestamps (epoch hours on 24/7)."""
+    return calendar.clock(timestamps.astype("datetime64[h]").astype(np.int64))
+
+
 def holdout(
-    timestamps: np.ndarray, fractions: tuple[float, float, float], embargo_hours: int
+    timestamps: np.ndarray,
+    fractions: tuple[float, float, float],
+    embargo_hours: int,
+    calendar: Calendar = ALWAYS_OPEN,
 ) -> Fold:
     """Train, valid, test in time order by row fractions, with the embargo between them."""
     n = timestamps.shape[0]
     cut_valid = int(n * fractions[0])
     cut_test = int(n * (fractions[0] + fractions[1]))
-    embargo = np.timedelta64(embargo_hours, "h")
-    train_end = int(np.searchsorted(timestamps, timestamps[cut_valid] - embargo, side="left"))
-    valid_end = int(np.searchsorted(timestamps, timestamps[cut_test] - embargo, side="left"))
+    clock = open_clock(timestamps, calendar)
+    train_end = int(np.searchsorted(clock, clock[cut_valid] - embargo_hours, side="left"))
+    valid_end = int(np.searchsorted(clock, clock[cut_test] - embargo_hours, side="left"))
     fold = Fold("holdout", slice(0, train_end), slice(cut_valid, valid_end), slice(cut_test, n))
     _check_sizes(fold, "holdout")
     return fold
@@ -58,6 +68,7 @@ def walk_forward(
     step_months: int,
     fractions: tuple[float, float, float],
     embargo_hours: int,
+    calendar: Calendar = ALWAYS_OPEN,
 ) -> Iterator[Fold]:
     """Rolling folds whose test parts tile [start, end] in steps of ``step_months``.
 
@@ -66,9 +77,11 @@ def walk_forward(
     """
     first, last = _to_ts(timestamps[0]), _to_ts(timestamps[-1])
     lo, hi = pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC") + pd.Timedelta(hours=23)
+    clock = open_clock(timestamps, calendar)
     # The table's last rows have no label for the longest horizon (4h), so a period may end
-    # up to a day after its last row (2025-12-31 on data ending 2025-12-31 19:00).
-    if lo < first or hi > last + pd.Timedelta(hours=24):
+    # up to a day (24 open hours) after its last row (2025-12-31 on data ending 2025-12-31
+    # 19:00).
+    if calendar.clock_at(lo) < clock[0] or calendar.clock_at(hi) > clock[-1] + 24:
         raise UserError(
             f"split.start={start}, split.end={end}: the walk-forward period lies outside the data"
             f" ({first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC); set split.start/split.end"
@@ -78,24 +91,26 @@ def walk_forward(
     bounds = pd.date_range(lo, hi + pd.Timedelta(hours=1), freq=pd.DateOffset(months=step_months))
     if bounds[-1] < hi:
         bounds = pd.DatetimeIndex([*bounds, hi + pd.Timedelta(hours=1)])
+
+    def row(t: pd.Timestamp, embargoed: bool = False) -> int:
+        """The first row at or after t, or ``embargo_hours`` open hours before that."""
+        back = embargo_hours if embargoed else 0
+        return int(np.searchsorted(clock, calendar.clock_at(t) - back, side="left"))
+
     for t0, t1 in pairwise(bounds):
         step = t1 - t0
+        # Part lengths are calendar time; the embargoes between parts are open hours.
         v0 = t0 - embargo - step * (fractions[1] / fractions[2])
         tr0 = v0 - embargo - step * (fractions[0] / fractions[2])
         parts = [
-            _rows(timestamps, a, b) for a, b in ((tr0, v0 - embargo), (v0, t0 - embargo), (t0, t1))
+            slice(row(tr0), row(v0, embargoed=True)),
+            slice(row(v0), row(t0, embargoed=True)),
+            slice(row(t0), row(t1)),
         ]
         name = f"{t0.year}Q{(t0.month - 1) // 3 + 1}" if step_months == 3 else f"{t0:%Y-%m}"
         fold = Fold(name, *parts)
         _check_sizes(fold, f"walk-forward fold {name}")
         yield fold
-
-
-def _rows(timestamps: np.ndarray, a: pd.Timestamp, b: pd.Timestamp) -> slice:
-    ts = timestamps
-    lo = int(np.searchsorted(ts, _np(a), side="left"))
-    hi = int(np.searchsorted(ts, _np(b), side="left"))
-    return slice(lo, hi)
 
 
 def _check_sizes(fold: Fold, what: str) -> None:
@@ -106,10 +121,6 @@ def _check_sizes(fold: Fold, what: str) -> None:
                 f"{what}: the {part} part has {max(0, s.stop - s.start)} rows (at least"
                 f" {MIN_PART_ROWS} needed); use more data or other split fractions"
             )
-
-
-def _np(t: pd.Timestamp) -> np.datetime64:
-    return t.tz_convert("UTC").tz_localize(None).to_datetime64().astype("datetime64[ns]")
 
 
 def _to_ts(t: np.datetime64) -> pd.Timestamp:

@@ -34,6 +34,7 @@ def run_metadata(conf: TrainConfig, result: FoldResult, context: FitContext) -> 
         "dropped_constant_features": p.dropped,
         "scaler": p.scaler.to_json(),
         "threshold": result.threshold,
+        "rule": result.rule.to_json(),
         "data_hash": p.table.data_hash,
         "data_source": p.table.source,
         "gaps": p.table.gap_report,
@@ -70,7 +71,11 @@ def train(
     spec = objective_spec(conf)
     if len(folds) == 1:
         result = fit_fold(conf, table, folds[0], context, reporter, spec, cache)
-        metrics: dict[str, Any] = {**result.metrics, "threshold": result.threshold}
+        metrics: dict[str, Any] = {
+            **result.metrics,
+            "threshold": result.threshold,
+            "rule": result.rule.to_json(),
+        }
         objective = result.metrics["valid"]["objective"]
     else:
         # One model per fold; each fold's out-of-sample objective is an intermediate value,
@@ -86,6 +91,7 @@ def train(
         metrics = {
             **result.metrics,
             "threshold": result.threshold,
+            "rule": result.rule.to_json(),
             "walk_forward": {"folds": per_fold, "mean_objective": objective},
         }
     metadata = run_metadata(conf, result, context)

@@ -148,9 +148,13 @@ def study_fingerprint(
         "target": to_dict(conf.target),
         "objective": to_dict(conf.objective),
         "costs": to_dict(conf.costs),
+        "strategy": to_dict(conf.strategy),  # the sweeper drops the keys it searches
         "split": to_dict(conf.split),
         "model": to_dict(conf.model),  # the sweeper drops the keys it searches
     }
+    calendar = conf.data.trading_calendar()
+    if not calendar.always_open:  # 24/7 studies keep the fingerprint they were created with
+        out["calendar"] = calendar.to_json()
     if conf.model.name == "lightgbm":
         from trainer.learners.library_data import LGB_DATASET_PARAMS
 

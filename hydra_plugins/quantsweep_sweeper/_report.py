@@ -189,7 +189,8 @@ def plot_importances(data: dict[str, Any], path: Path) -> None:
 
 
 def thresholds(summary: dict[str, Any], best_dir: Path) -> dict[str, Any]:
-    """The best trial's decision threshold, from its run's metadata (metrics as a fallback)."""
+    """The best trial's decision threshold and rule, from its run's metadata (metrics as a
+    fallback)."""
     best = summary["best"]
     if best is None:
         return {"study": summary["study"], "trial": None, "threshold": None}
@@ -201,6 +202,7 @@ def thresholds(summary: dict[str, Any], best_dir: Path) -> dict[str, Any]:
         "study": summary["study"],
         "trial": best["trial"],
         "threshold": meta.get("threshold", metrics.get("threshold")),
+        "rule": meta.get("rule", metrics.get("rule")),  # the whole decision rule (strategy)
         "target": meta.get("target"),
         "objective": best["objective"],
     }

@@ -6,7 +6,17 @@ from dataclasses import dataclass, field
 
 from omegaconf import MISSING
 
-from trainer.errors import UserError, at_least, in_range
+from trainer.data.calendar import Calendar, make_calendar
+from trainer.errors import UserError, at_least, in_range, one_of
+
+
+@dataclass
+class ClosureConfig:
+    """A weekly closure of ``data.calendar=weekly`` (UTC): ``{start: 'Fri 22:00', end: ...}``."""
+
+    start: str = MISSING  # first closed hour: a weekday and a whole hour
+    end: str = MISSING  # first open hour after it
+
 
 # target.horizon -> hours: the label horizons a table offers and a run may predict
 HORIZONS = {"1h": 1, "4h": 4}
@@ -18,9 +28,19 @@ class DataConfig:
     # Missing hours are forward-filled up to this many hours; longer gaps split the series
     # into segments that no feature window, label or sequence window crosses.
     max_ffill_hours: int = 2
+    # When the market trades: 24/7 | fx (closed Fri 22:00 to Sun 22:00 UTC) | weekly (closures
+    # below). Closed hours are not gaps: windows, labels and the fill limit count open hours.
+    calendar: str = "24/7"
+    closures: list[ClosureConfig] = field(default_factory=list)  # data.calendar=weekly only
+    closed_rows: str = "error"  # rows stamped in closed hours: error | drop (e.g. DST shifts)
 
     def __post_init__(self) -> None:
         at_least("data.max_ffill_hours", self.max_ffill_hours, 0)
+        one_of("data.closed_rows", self.closed_rows, ("error", "drop"))
+        self.trading_calendar()  # refuses a bad calendar before any work
+
+    def trading_calendar(self) -> Calendar:
+        return make_calendar(self.calendar, [(c.start, c.end) for c in self.closures])
 
 
 @dataclass

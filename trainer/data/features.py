@@ -6,9 +6,11 @@ Pure: a market table in, a new float64 frame on the same index out; no I/O.
 Each family (``FAMILIES``) turns the columns of its role into named ``Feature`` recipes; a recipe
 declares its ``lookback``, the number of earlier rows it reads. Rolling computations run over the
 whole column (trailing windows only: pandas ``rolling`` and positive shifts), then every row whose
-lookback reaches before the start of its segment (a gap: the index jumps by more than one hour)
-is set to NaN. So no window spans a gap, the warm-up of each segment is NaN, and a row depends
-on that row and earlier ones only; ``tests/test_features_causality.py`` proves it per family.
+lookback reaches before the start of its segment (a gap: the index jumps by more than one open
+hour of the market's calendar) is set to NaN. So no window spans a gap, the warm-up of each
+segment is NaN, and a row depends on that row and earlier ones only. Rows are the open hours,
+so on a market that closes a window of ``w`` hours spans ``w`` open hours across a closure.
+``tests/test_features_causality.py`` proves causality per family.
 
 Names read ``<column>_<kind>_<window>h``: ``close_ret_24h``, ``basis_z_168h``, ``funding_z_168h``,
 ``macro_spx_pct_24h``, ``onchain_exchange_netflow_delta_24h``, ``hour_sin``.
@@ -24,8 +26,9 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
+from trainer.data.calendar import Calendar, calendar_of
 from trainer.data.config import FeaturesConfig
-from trainer.data.gaps import position_in_segment
+from trainer.data.gaps import calendar_hint, position_in_segment
 from trainer.errors import UserError
 
 
@@ -211,31 +214,43 @@ def plan_features(
     return [f for name in chosen for f in FAMILIES[name](market, cfg)]
 
 
-def check_history(market: pd.DataFrame, plan: Sequence[Feature]) -> None:
-    """UserError when no segment is long enough for the longest lookback."""
+def check_history(
+    market: pd.DataFrame, plan: Sequence[Feature], calendar: Calendar | None = None
+) -> None:
+    """UserError when no segment is long enough for the longest lookback (suggesting a calendar
+    when a 24/7 table misses the same hours every week)."""
     if not plan:
         raise UserError(
             f"features: no feature to build from columns {', '.join(map(str, market.columns))};"
             " enable a family in features.* whose role the data has (close is enough for price)"
         )
+    calendar = calendar_of(market) if calendar is None else calendar
     longest = max(plan, key=lambda f: f.lookback)
-    pos = position_in_segment(pd.DatetimeIndex(market.index))
+    index = pd.DatetimeIndex(market.index)
+    pos = position_in_segment(index, calendar)
     have = int(pos.max()) + 1 if len(pos) else 0
     if have <= longest.lookback:
         raise UserError(
             f"market: the longest stretch without a gap has {have} hours; feature "
-            f"'{longest.name}' needs {longest.lookback + 1}. Give more data or shorten the "
-            "windows in features.*"
+            f"'{longest.name}' needs {longest.lookback + 1}.{calendar_hint(index, calendar)}"
+            " Give more data or shorten the windows in features.*"
         )
 
 
 def build_features(
-    market: pd.DataFrame, cfg: FeaturesConfig, families: Sequence[str] | None = None
+    market: pd.DataFrame,
+    cfg: FeaturesConfig,
+    families: Sequence[str] | None = None,
+    calendar: Calendar | None = None,
 ) -> pd.DataFrame:
-    """(n, k) float64 features on ``market.index``; NaN in each segment's warm-up."""
+    """(n, k) float64 features on ``market.index``; NaN in each segment's warm-up.
+
+    ``calendar``: whose open hours the rows are (None: the one the table was loaded with).
+    """
+    calendar = calendar_of(market) if calendar is None else calendar
     plan = plan_features(market, cfg, families)
-    check_history(market, plan)
-    pos = position_in_segment(pd.DatetimeIndex(market.index))
+    check_history(market, plan, calendar)
+    pos = position_in_segment(pd.DatetimeIndex(market.index), calendar)
     # One Fortran-ordered block, filled column by column: the frame wraps it without a copy,
     # so the peak memory is the output plus a few columns.
     out = np.empty((len(market), len(plan)), dtype=np.float64, order="F")

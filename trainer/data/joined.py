@@ -30,6 +30,7 @@ from trainer.data.validate import (
     _check_nan_runs,
     _check_values,
     finish,
+    open_rows,
     parse_numbers,
     parse_timestamps,
 )
@@ -56,7 +57,12 @@ def load_joined(cfg: JoinedDataConfig) -> pd.DataFrame:
         key: _read_role(key, spec, root, cfg.max_ffill_hours) for key, spec in cfg.files.items()
     }
     # Fill the price file's short gaps first, so every other role lands on the final hours.
-    table = finish(_trim(parts[prices[0]], cfg), cfg.max_ffill_hours)
+    calendar = cfg.trading_calendar()
+    spec = cfg.files[prices[0]]
+    price = open_rows(
+        parts[prices[0]], f"data file {Path(cfg.root) / spec.path}", calendar, cfg.closed_rows
+    )
+    table = finish(_trim(price, cfg), cfg.max_ffill_hours, calendar)
     for key, spec in cfg.files.items():
         if spec.role == "price":
             continue

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from trainer.data.calendar import epoch_hours
 from trainer.data.config import (
     CsvDataConfig,
     DataConfig,
@@ -42,7 +43,11 @@ def load_market(cfg: DataConfig) -> pd.DataFrame:
             market = generate_market(cfg.start, cfg.end, cfg.seed, cfg.signal_strength)
         except ValueError as exc:
             raise UserError(f"data.start={cfg.start}, data.end={cfg.end}: {exc}") from None
-        market.attrs["gaps_before_fill"] = gap_report(pd.DatetimeIndex(market.index))
+        calendar = cfg.trading_calendar()
+        if not calendar.always_open:  # the market as if it closed: its closed hours left out
+            market = market[calendar.is_open(epoch_hours(market.index))].copy()
+        market.attrs["gaps_before_fill"] = gap_report(pd.DatetimeIndex(market.index), calendar)
+        market.attrs["calendar"] = calendar
         return market
     if isinstance(cfg, JoinedDataConfig):
         from trainer.data.joined import load_joined
@@ -51,5 +56,11 @@ def load_market(cfg: DataConfig) -> pd.DataFrame:
     if isinstance(cfg, CsvDataConfig | ParquetDataConfig):
         path = Path(cfg.path)
         raw = read_csv(path) if isinstance(cfg, CsvDataConfig) else read_parquet(path)
-        return market_table(raw, f"data file {path}", cfg.max_ffill_hours)
+        return market_table(
+            raw,
+            f"data file {path}",
+            cfg.max_ffill_hours,
+            cfg.trading_calendar(),
+            cfg.closed_rows,
+        )
     raise UserError(f"data.source={cfg.source!r}: must be one of {', '.join(SOURCES)}")

@@ -74,6 +74,7 @@ def write_splits(out_dir: Path, table: Table, fold: Fold, embargo_hours: int) ->
         "data_hash": table.data_hash,
         "source": table.source,
         "gaps": table.gap_report,
+        "calendar": table.calendar.to_json(),
         "split": {
             "fold": fold.name,
             "bounds": fold.bounds(table.timestamps),
@@ -226,9 +227,19 @@ def _check(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> N
 
 def read_table(cfg: DataConfig) -> Table:
     """The ``trainer.dataset.Table`` of a prepared-splits file, its cut as ``fixed_split``."""
+    from trainer.data.calendar import calendar_from_json
+
     if not isinstance(cfg, NpzDataConfig):
         raise UserError(f"data.source={cfg.source!r}: not a prepared-splits (npz) source")
     arrays, meta = read_npz(Path(cfg.path))
+    calendar = calendar_from_json(meta.get("calendar"), f"data file {cfg.path}: calendar")
+    asked = cfg.trading_calendar()
+    if not asked.always_open and asked != calendar:
+        raise UserError(
+            f"data.calendar={cfg.calendar}: {cfg.path} was written with calendar"
+            f" {calendar.name} ({calendar.describe()}); prepared splits keep their own calendar,"
+            " leave data.calendar unset"
+        )
     embargo = int(meta["split"].get("embargo_hours", 0))
     sizes = [arrays[f"X_{p}"].shape[0] for p in PARTS]
     edges = np.cumsum([0, *sizes])
@@ -243,9 +254,10 @@ def read_table(cfg: DataConfig) -> Table:
         feature_names=[str(n) for n in arrays["feature_names"].tolist()],
         timestamps=stamps,
         labels=labels,
-        segment=segments_of(stamps),
+        segment=segments_of(stamps, calendar),
         data_hash=str(meta["data_hash"]),
         source=f"npz:{meta['source']}",
         gap_report=dict(meta.get("gaps") or {}),
         fixed_split=fold,
+        calendar=calendar,
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from trainer.data.calendar import ALWAYS_OPEN, Calendar
 from trainer.splits import Fold
 
 
@@ -23,11 +24,12 @@ class Table:
     feature_names: list[str]
     timestamps: np.ndarray  # (n,) datetime64[ns] UTC (naive)
     labels: dict[str, np.ndarray]  # ret_1h, dir_1h, ret_4h, dir_4h: (n,)
-    segment: np.ndarray  # (n,) int64, changes where consecutive rows are not one hour apart
+    segment: np.ndarray  # (n,) int64, changes where consecutive rows are not one open hour apart
     data_hash: str
     source: str
     gap_report: dict[str, object] = field(default_factory=dict)
     fixed_split: Fold | None = None  # prepared splits (npz) come already cut
+    calendar: Calendar = ALWAYS_OPEN  # the market's open hours (embargoes count them)
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
@@ -42,7 +44,8 @@ def market_hash(market: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-def segments_of(timestamps: np.ndarray) -> np.ndarray:
-    """Segment id per row: +1 wherever a row is not exactly one hour after the previous."""
-    step = np.diff(timestamps.astype("datetime64[h]").astype(np.int64), prepend=np.int64(-(10**9)))
+def segments_of(timestamps: np.ndarray, calendar: Calendar = ALWAYS_OPEN) -> np.ndarray:
+    """Segment id per row: +1 wherever a row is not exactly one open hour after the previous."""
+    clock = calendar.clock(timestamps.astype("datetime64[h]").astype(np.int64))
+    step = np.diff(clock, prepend=np.int64(-(10**9)))
     return np.cumsum(step != 1).astype(np.int64) - 1

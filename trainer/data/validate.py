@@ -24,6 +24,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from trainer.data.calendar import ALWAYS_OPEN, Calendar, epoch_hours
 from trainer.data.gaps import fill_short_gaps, gap_report
 from trainer.errors import UserError
 
@@ -187,7 +188,13 @@ def _check_values(table: pd.DataFrame, origin: str) -> None:
             raise UserError(f"{_where(origin, 'high', row)}: high below low")
 
 
-def market_table(raw: pd.DataFrame, origin: str, max_ffill_hours: int) -> pd.DataFrame:
+def market_table(
+    raw: pd.DataFrame,
+    origin: str,
+    max_ffill_hours: int,
+    calendar: Calendar = ALWAYS_OPEN,
+    closed_rows: str = "error",
+) -> pd.DataFrame:
     """Validate a raw table (a ``timestamp`` column plus role columns) into the market table."""
     if len(raw) == 0:
         raise UserError(f"{origin}: no data rows; need a 'timestamp' and a 'close' column")
@@ -213,18 +220,42 @@ def market_table(raw: pd.DataFrame, origin: str, max_ffill_hours: int) -> pd.Dat
         if not held_column(col):
             _check_nan_runs(table[col].to_numpy(), origin, col, max_ffill_hours)
     _check_values(table, origin)
-    return finish(table, max_ffill_hours)
+    return finish(open_rows(table, origin, calendar, closed_rows), max_ffill_hours, calendar)
 
 
-def finish(table: pd.DataFrame, max_ffill_hours: int) -> pd.DataFrame:
-    """Fill short NaN runs and short missing hours, forward only; hold slow roles.
+def open_rows(
+    table: pd.DataFrame, origin: str, calendar: Calendar, closed_rows: str
+) -> pd.DataFrame:
+    """The rows of hours the calendar has open: rows stamped in closed hours are an error naming
+    the first (``closed_rows=error``), or dropped (``drop``: feeds that quote a little past the
+    close, or follow New York's daylight saving time while the calendar is in UTC)."""
+    closed = ~calendar.is_open(epoch_hours(table.index))
+    if not closed.any():
+        return table
+    if closed_rows == "drop":
+        return table[~closed]
+    row = int(np.flatnonzero(closed)[0])
+    raise UserError(
+        f"{origin}, row {row + 1}: {table.index[row].isoformat()} is an hour the market is"
+        f" closed (data.calendar={calendar.name}: {calendar.describe()}); rows in closed"
+        f" hours: {int(closed.sum())}. Set data.closed_rows=drop to drop them, or describe the"
+        " market's hours with data.calendar=weekly and data.closures"
+    )
 
-    ``attrs["gaps_before_fill"]`` keeps the gap report of the table as it was read.
+
+def finish(
+    table: pd.DataFrame, max_ffill_hours: int, calendar: Calendar = ALWAYS_OPEN
+) -> pd.DataFrame:
+    """Fill short NaN runs and short missing open hours, forward only; hold slow roles.
+
+    ``attrs["gaps_before_fill"]`` keeps the gap report of the table as it was read;
+    ``attrs["calendar"]`` the calendar whose open hours the rows are.
     """
     filled = table.copy()
     for col in filled.columns:
         limit = None if held_column(col) else max(max_ffill_hours, 1)
         filled[col] = filled[col].ffill(limit=limit)
-    out = fill_short_gaps(filled, max_ffill_hours)
-    out.attrs["gaps_before_fill"] = gap_report(pd.DatetimeIndex(table.index))
+    out = fill_short_gaps(filled, max_ffill_hours, calendar)
+    out.attrs["gaps_before_fill"] = gap_report(pd.DatetimeIndex(table.index), calendar)
+    out.attrs["calendar"] = calendar
     return out
