@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import DictConfig
-from trainer.data.causality import assert_causal, drop_after, noise_after, truncate_after
 
+from tests.causality import assert_causal, drop_after, noise_after, truncate_after
 from trainer.config import validate
 from trainer.data.calendar import ALWAYS_OPEN, FX, Calendar, epoch_hours, make_calendar
 from trainer.data.config import ClosureConfig, FeaturesConfig
