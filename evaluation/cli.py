@@ -1,9 +1,10 @@
 """From the composed evaluation config to an exit code; and the command-line routing of
 overrides meant for the evaluated run's config.
 
-Exit codes: 0 the target strategy passed every guardrail (and was promoted unless promotion
-was off or blocked), 3 evaluated but not promoted, 2 a user error (bad config, path, data),
-4 ``verify`` found metrics that differ.
+Exit codes: 0 the target strategy passed every guardrail and was promoted (or promotion was
+off: ``promote=false``; or a forward test held), 3 evaluated but not promoted (a guardrail
+failed, or the promotion was refused: other data, run files changed, ...), 2 a user error (bad
+config, path, data), 4 ``verify`` found metrics that differ.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING
 from omegaconf import DictConfig, OmegaConf
 
 from evaluation.config import EvaluationConfig
-from trainer.errors import UserError
+from trainer.config import plain
+from trainer.errors import UserError, check_finite, writable_dir
 
 if TYPE_CHECKING:
     from evaluation.evaluate import Evaluation
@@ -68,6 +70,7 @@ def _quote(text: str) -> str:
 def to_schema(cfg: DictConfig | EvaluationConfig) -> EvaluationConfig:
     if isinstance(cfg, EvaluationConfig):
         return cfg
+    check_finite(plain(cfg))
     try:
         obj = OmegaConf.to_object(cfg)
     except UserError:
@@ -85,32 +88,73 @@ def run(cfg: DictConfig | EvaluationConfig) -> int:
     conf = to_schema(cfg)
     if conf.verify:
         return verify_command(conf)
+    writable_dir("artifacts_dir", conf.artifacts_dir)  # reports and promotions, before the work
+    if conf.forward:
+        if conf.run:
+            raise UserError("run= and forward= together: evaluate a recipe or forward-test a model")
+        from evaluation.forward import forward_test
+
+        return finish(forward_test(conf), conf)
     from evaluation.evaluate import evaluate
 
     return finish(evaluate(conf), conf)
 
 
 def finish(ev: Evaluation, conf: EvaluationConfig) -> int:
-    """Promote (when every guardrail of the target strategy passed), write the report, print
-    the summary; the exit code."""
-    from evaluation.evaluate import manifest_of
-    from evaluation.promote import promote
+    """Promote the refit (when every guardrail of the target strategy passed and nothing
+    refuses it), write the report, print the summary; the exit code."""
+    from dataclasses import replace
+
+    from evaluation.evaluate import with_refit
     from evaluation.report import write
 
     promoted_to = None
-    if ev.passed and ev.promotable is None:
-        promoted_to = promote(
-            ev.source.path,
-            Path(conf.artifacts_dir) / "promoted",
-            ev.source.target,
-            manifest_of(ev),
-        )
+    if ev.passed and ev.promotable is None and ev.mode == "evaluation":
+        ev = with_refit(ev)
+        refused = refusal(ev)
+        if refused is None:
+            promoted_to = publish(ev, conf)
+        else:
+            ev = replace(ev, promotable=refused)
     data = write(ev, promoted_to)
     if conf.progress:
         from evaluation.console import print_summary
 
         print_summary(data, str(ev.report_dir))
-    return EXIT_PASSED if ev.passed else EXIT_NOT_PROMOTED
+    if not ev.passed:
+        return EXIT_NOT_PROMOTED
+    if promoted_to is not None or ev.mode == "forward" or not conf.promote:
+        return EXIT_PASSED
+    return EXIT_NOT_PROMOTED
+
+
+def refusal(ev: Evaluation) -> str | None:
+    """Why a passing evaluation may not publish now: the run it read has changed since."""
+    if ev.refit is None:
+        return "no refit of the recipe"  # with_refit makes one whenever nothing blocked it
+    snapshot = ev.source.snapshot
+    changed = snapshot.changes() if snapshot is not None else []
+    if changed:
+        shown = ", ".join(changed[:3]) + (" ..." if len(changed) > 3 else "")
+        return (
+            f"files of the run changed since the evaluation read them ({shown} in"
+            f" {snapshot.root if snapshot else ev.source.path}); evaluate the run again"
+        )
+    return None
+
+
+def publish(ev: Evaluation, conf: EvaluationConfig) -> Path:
+    from evaluation.evaluate import manifest_of
+    from evaluation.promote import promote_refit
+
+    assert ev.refit is not None
+    return promote_refit(
+        ev.refit,
+        ev.source.config,
+        Path(conf.artifacts_dir) / "promoted",
+        ev.source.target,
+        manifest_of(ev),
+    )
 
 
 def verify_command(conf: EvaluationConfig) -> int:

@@ -11,7 +11,17 @@ from dataclasses import dataclass, field
 import pandas as pd
 from hydra.core.config_store import ConfigStore
 
-from trainer.errors import UserError, at_least, in_range, one_of
+from trainer.errors import (
+    MAX_WINDOW_HOURS,
+    WINDOW_WHY,
+    UserError,
+    at_least,
+    at_most,
+    in_range,
+    one_of,
+    path_text,
+    plain_name,
+)
 
 STRATEGIES = ("1h", "4h", "1h+4h")
 
@@ -41,8 +51,14 @@ class WalkForwardConfig:
     def __post_init__(self) -> None:
         _date("walk_forward.start", self.start)
         _date("walk_forward.end", self.end)
-        at_least("walk_forward.step_months", self.step_months, 1)
-        at_least("walk_forward.infer_steps", self.infer_steps, 1)
+        in_range("walk_forward.step_months", self.step_months, 1, 120, "ten years a fold at most")
+        in_range(
+            "walk_forward.infer_steps",
+            self.infer_steps,
+            1,
+            200,
+            "each fold trains a model per strategy horizon",
+        )
         for key in ("train", "valid", "test"):
             value = getattr(self, key)
             if not 0.0 < value < 1.0:
@@ -51,7 +67,9 @@ class WalkForwardConfig:
         if abs(total - 1.0) > 1e-6:
             raise UserError(f"walk_forward.train + valid + test = {total:g}: must sum to 1")
         if self.embargo_hours is not None:
-            at_least("walk_forward.embargo_hours", self.embargo_hours, 0)
+            in_range(
+                "walk_forward.embargo_hours", self.embargo_hours, 0, MAX_WINDOW_HOURS, WINDOW_WHY
+            )
 
 
 @dataclass
@@ -78,6 +96,7 @@ class StressConfig:
     windows: dict[str, StressWindow] = field(default_factory=_default_windows)
 
     def __post_init__(self) -> None:
+        at_most("stress.windows", len(self.windows), 64, "each window trains its own models")
         for name, w in self.windows.items():
             _date(f"stress.windows.{name}.start", w.start)
             _date(f"stress.windows.{name}.end", w.end)
@@ -99,11 +118,11 @@ class BacktestConfig:
             one_of("backtest.strategies[]", s, STRATEGIES)
         if not self.strategies:
             raise UserError(f"backtest.strategies: empty; use some of {', '.join(STRATEGIES)}")
-        if self.fee_bps is not None:
-            at_least("backtest.fee_bps", self.fee_bps, 0.0)
-        if self.slippage_bps is not None:
-            at_least("backtest.slippage_bps", self.slippage_bps, 0.0)
-        at_least("backtest.momentum_hours", self.momentum_hours, 1)
+        for key in ("fee_bps", "slippage_bps"):
+            value = getattr(self, key)
+            if value is not None:
+                in_range(f"backtest.{key}", value, 0.0, 10_000.0, "10,000 bps: 100% a trade")
+        in_range("backtest.momentum_hours", self.momentum_hours, 1, MAX_WINDOW_HOURS, WINDOW_WHY)
 
 
 @dataclass
@@ -133,14 +152,30 @@ class OverfittingConfig:
     study_dir: str | None = None  # null: found from the run (a study's best/ knows its study)
 
     def __post_init__(self) -> None:
-        at_least("overfitting.n_blocks", self.n_blocks, 2)
+        in_range(
+            "overfitting.n_blocks",
+            self.n_blocks,
+            2,
+            16,
+            "every one of the C(n, n/2) train/test splits is held in memory with a row per"
+            " trial: 16 gives 12,870 splits, 18 gives 48,620, 40 needed over 24 GB",
+        )
         if self.n_blocks % 2:
             raise UserError(f"overfitting.n_blocks={self.n_blocks}: must be even")
 
 
 @dataclass
+class PromotionConfig:
+    # A run is promoted only from the data it was trained on; true: promote the recipe refit
+    # on other data on purpose (recorded in the manifest).
+    allow_other_data: bool = False
+
+
+@dataclass
 class EvaluationConfig:
     run: str | None = None  # a run directory, a study's best/ or artifacts/promoted/<target>
+    # forward=PATH: the saved model as it is on every hour after its data (never promotes)
+    forward: str | None = None
     verify: str | None = None  # re-train this run (or a report's run) and compare its metrics
     name: str | None = None  # report name under reports_dir; null: from the run's path
     # Overrides of the run's composed config, in Hydra's grammar (data=csv, model.max_depth=3).
@@ -151,9 +186,23 @@ class EvaluationConfig:
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
     guardrails: GuardrailsConfig = field(default_factory=GuardrailsConfig)
     overfitting: OverfittingConfig = field(default_factory=OverfittingConfig)
-    promote: bool = True  # copy to <artifacts_dir>/promoted/<target>/ when every guardrail passes
+    promote: bool = True  # refit and publish to <artifacts_dir>/promoted/<target>/ when all pass
+    promotion: PromotionConfig = field(default_factory=PromotionConfig)
     artifacts_dir: str = "artifacts"
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.name is not None:
+            plain_name("name", self.name)
+        for key, value in (
+            ("run", self.run),
+            ("verify", self.verify),
+            ("artifacts_dir", self.artifacts_dir),
+            ("backtest.baseline", self.backtest.baseline),
+            ("overfitting.study_dir", self.overfitting.study_dir),
+        ):
+            if value is not None:
+                path_text(key, value)
 
 
 def register() -> None:

@@ -60,7 +60,13 @@ def print_summary(data: dict[str, Any], report_dir: str, console: Console | None
                 f" {s['strategy']['max_drawdown']:.2%}"
             )
     promo = data["promotion"]
-    if promo["promoted"]:
+    if data.get("mode") == "forward":
+        if promo["passed"]:
+            console.print("[bold green]FORWARD TEST passed[/bold green] (saved model, no refit)")
+        else:
+            failed = ", ".join(promo["failed"])
+            console.print(f"[bold red]FORWARD TEST FAILED[/bold red]: {failed}")
+    elif promo["promoted"]:
         console.print(f"[bold green]PROMOTED[/bold green] to {promo['path']}")
     elif promo["passed"]:
         console.print(f"[bold yellow]passed, not promoted[/bold yellow]: {promo['blocked_by']}")

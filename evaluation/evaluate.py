@@ -1,13 +1,15 @@
 """``evaluate(cfg)``: one run through walk-forward, backtests, stress windows, overfitting
 statistics and guardrails, then the promotion decision. No Hydra in here: tests call it.
 
-    python -m evaluation run=PATH  ->  evaluate -> report.write -> promote (if all pass)
+    python -m evaluation run=PATH  ->  evaluate (walk-forward, ..., the recipe's refit)
+                                   -> promote the refit (if all pass) -> report.write
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,11 +18,13 @@ from typing import Any
 import numpy as np
 
 from evaluation.backtest import Backtest
+from evaluation.baseline import check_stored_baseline, read_stored_baseline
 from evaluation.config import EvaluationConfig, GuardrailsConfig
 from evaluation.guardrails import Guardrail, all_passed, check
 from evaluation.manifest import config_hash, reproducibility
 from evaluation.members import compare
-from evaluation.source import Source, compose_run_config, open_source
+from evaluation.refit import Refit, next_fold, refit
+from evaluation.source import Source, open_source
 from evaluation.strategies import (
     Positions,
     momentum_baseline,
@@ -75,6 +79,11 @@ class Evaluation:
     seconds: dict[str, float]
     created: str
     members: list[dict[str, Any]] = field(default_factory=list)  # ensemble beside its members
+    # The recipe fitted on the walk-forward's next fold: what a promotion publishes.
+    refit: Refit | None = None
+    # How to make ``refit`` (None when promotion is off or blocked before the fit).
+    pending_refit: Callable[[], Refit] | None = field(default=None, repr=False, compare=False)
+    mode: str = "evaluation"  # evaluation | forward (a forward test never promotes)
 
     @property
     def target_summary(self) -> dict[str, Any]:
@@ -85,7 +94,7 @@ def report_name(cfg: EvaluationConfig, source: Source) -> str:
     if cfg.name:
         name = cfg.name
     elif source.kind == "promoted":
-        name = f"promoted_{source.path.name}"
+        name = f"promoted_{source.given.name}"
     elif source.kind == "study_best" and source.study_dir is not None:
         name = f"{source.study_dir.name}_best"
     else:
@@ -111,9 +120,11 @@ def evaluate(cfg: EvaluationConfig) -> Evaluation:
     if not cfg.run:
         raise UserError(
             "run=PATH is required: a run directory (outputs/...), a study's best/ or"
-            " artifacts/promoted/<target>; or verify=PATH to re-train a run"
+            " artifacts/promoted/<target>; or forward=PATH to test a saved model on newer"
+            " hours, or verify=PATH to re-train a run"
         )
     source = open_source(cfg.run, cfg.overrides)
+    stored = read_stored_baseline(cfg.backtest.baseline) if cfg.backtest.baseline else None
     conf = source.config
     target = conf.target.horizon
     strategies = [target] + [s for s in cfg.backtest.strategies if s != target]
@@ -132,6 +143,12 @@ def evaluate(cfg: EvaluationConfig) -> Evaluation:
     table = build_table(conf.data, conf.features)  # features and labels: once for every fold
     period = resolve_period(cfg.walk_forward, table.timestamps, embargo)
     folds = folds_of(cfg.walk_forward, table, period, embargo)
+    if stored is not None:  # refused now, not after the walk-forward
+        assert cfg.backtest.baseline is not None
+        tested = np.concatenate([np.arange(f.test.start, f.test.stop) for f in folds])
+        check_stored_baseline(
+            cfg.backtest.baseline, stored, table.timestamps[tested], table.labels["ret_1h"][tested]
+        )
     t_wf = time.perf_counter()
     oos, per_fold = run_walk_forward(confs, contexts, table, folds, cfg.progress)
     wf_seconds = time.perf_counter() - t_wf
@@ -156,6 +173,14 @@ def evaluate(cfg: EvaluationConfig) -> Evaluation:
         )
 
     overfitting = _overfitting(cfg, source, table, cost_bps)
+    promotable = _promotable(source, cfg, table)
+    pending = None
+    if promotable is None:
+        fold = next_fold(cfg.walk_forward, table.timestamps, embargo)  # too short: said now
+
+        def pending() -> Refit:
+            return refit(confs[target], contexts[target], table, fold)
+
     name = report_name(cfg, source)
     evaluation = Evaluation(
         members=side_by_side(per_fold, target, oos, table, objective_spec(confs[target]), cost_bps),
@@ -172,13 +197,18 @@ def evaluate(cfg: EvaluationConfig) -> Evaluation:
         guardrails={},
         target_strategy=target,
         passed=False,
-        promotable=_promotable(source, cfg),
+        promotable=promotable,
+        pending_refit=pending,
         stress=stress,
         overfitting=overfitting,
         costs=costs,
-        reproducibility=reproducibility(
-            conf, table.data_hash, source.metadata.get("data_hash"), contexts[target].threads
-        ),
+        reproducibility={
+            **reproducibility(
+                conf, table.data_hash, source.metadata.get("data_hash"), contexts[target].threads
+            ),
+            "source": source_record(source),
+            "allow_other_data": cfg.promotion.allow_other_data,
+        },
         seconds={
             "total": time.perf_counter() - t_start,
             "walk_forward": wf_seconds,
@@ -186,7 +216,16 @@ def evaluate(cfg: EvaluationConfig) -> Evaluation:
         },
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-    return judge(evaluation, cfg.guardrails)
+    judged = judge(evaluation, cfg.guardrails)
+    return with_refit(judged) if judged.passed else judged
+
+
+def with_refit(ev: Evaluation) -> Evaluation:
+    """The evaluation with its recipe refit on the next fold (done once, when promotion needs
+    it: a failing evaluation never pays for the extra fit)."""
+    if ev.refit is not None or ev.pending_refit is None:
+        return ev
+    return replace(ev, refit=ev.pending_refit(), pending_refit=None)
 
 
 def _costs(cfg: EvaluationConfig, conf: TrainConfig) -> dict[str, Any]:
@@ -254,43 +293,89 @@ def judge(ev: Evaluation, guardrails: GuardrailsConfig) -> Evaluation:
     return replace(ev, guardrails=checks, passed=all_passed(checks[ev.target_strategy]))
 
 
-def _promotable(source: Source, cfg: EvaluationConfig) -> str | None:
-    """Why this run's saved model may not be promoted even if it passes, or None."""
+def _promotable(source: Source, cfg: EvaluationConfig, table: Table | None = None) -> str | None:
+    """Why the evaluated recipe may not be promoted even if it passes, or None."""
     if not cfg.promote:
         return "promote=false"
-    if source.kind == "promoted":
-        return "already the promoted model"
-    if not source.overrides:
-        return None
-    stored = to_dict(compose_run_config(source.path, []))
-    evaluated = to_dict(source.config)
-    changed = [k for k in MODEL_DEFINING if stored.get(k) != evaluated.get(k)]
-    if changed:
-        return (
-            f"the overrides change {', '.join(changed)}: the evaluated model is not the saved"
-            " one; train a run with them and evaluate that"
-        )
+    if source.overrides and source.stored_config is not None:
+        stored = to_dict(source.stored_config)
+        evaluated = to_dict(source.config)
+        changed = [k for k in MODEL_DEFINING if stored.get(k) != evaluated.get(k)]
+        if changed:
+            return (
+                f"the overrides change {', '.join(changed)}: the evaluated recipe is not the"
+                " run's; train a run with them and evaluate that"
+            )
+    if table is not None:
+        return _other_data(source, cfg, table)
     return None
+
+
+def _other_data(source: Source, cfg: EvaluationConfig, table: Table) -> str | None:
+    """A data hash the run was not trained on blocks promotion unless stated on purpose (a
+    promoted model re-evaluated on data reaching past its own needs nothing more)."""
+    trained_on = source.metadata.get("data_hash")
+    if trained_on is None or trained_on == table.data_hash or cfg.promotion.allow_other_data:
+        return None
+    if source.kind == "promoted" and _newer(source, table):
+        return None
+    return (
+        f"the evaluated data (sha256 {table.data_hash[:12]}) is not the data the run was trained"
+        f" on ({str(trained_on)[:12]}); evaluate the run on its own data, or set"
+        " promotion.allow_other_data=true to promote the recipe refit on this data on purpose"
+    )
+
+
+def _newer(source: Source, table: Table) -> bool:
+    """The table reaches past the end of the promoted model's valid part."""
+    import pandas as pd
+
+    try:
+        valid_end = pd.Timestamp(source.metadata["split"]["bounds"]["valid"][1])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return False
+    if valid_end.tzinfo is None:
+        valid_end = valid_end.tz_localize("UTC")
+    return bool(pd.Timestamp(table.timestamps[-1], tz="UTC") > valid_end)
+
+
+def source_record(source: Source) -> dict[str, Any]:
+    """Where the evaluated run was read from, and the sha256 of every file read then."""
+    return {
+        "requested": str(source.given),
+        "resolved": str(source.path),
+        "kind": source.kind,
+        "files": dict(source.snapshot.files) if source.snapshot is not None else {},
+    }
 
 
 def manifest_of(ev: Evaluation) -> dict[str, Any]:
     """What a promoted model carries: why it was promoted and how to reproduce it."""
     repro = ev.reproducibility
+    assert ev.refit is not None
     return {
         "target": ev.source.target,
         "promoted_at": ev.created,
-        "source_run": str(ev.source.path.resolve()),
+        "source_run": str(ev.source.path),
+        "source": repro["source"],
         "report": str(ev.report_dir.resolve()),
         "strategy": ev.target_strategy,
         "metrics": ev.target_summary,
         "guardrails": [g.to_json() for g in ev.guardrails[ev.target_strategy]],
         "walk_forward": {"start": ev.period.start, "end": ev.period.end, "folds": len(ev.folds)},
+        "refit": {
+            "fold": ev.refit.bounds,
+            "threshold": ev.refit.threshold,
+            "valid": ev.refit.metrics["valid"],
+        },
         "data_sha256": repro["data_sha256"],
+        "run_data_sha256": repro["run_data_sha256"],
+        "data_matches_run": repro["data_matches_run"],
+        "allow_other_data": repro["allow_other_data"],
         "config_sha256": config_hash(ev.source.config),
         "config": repro["config"],
         "git_revision": repro["git_revision"],
         "versions": repro["versions"],
-        "run_metrics": ev.source.metrics,
     }
 
 

@@ -46,6 +46,7 @@ def to_json(ev: Evaluation, promoted_to: Path | None) -> dict[str, Any]:
     target = ev.target_summary
     return {
         "name": ev.name,
+        "mode": ev.mode,
         "created": ev.created,
         "source": {
             "path": str(ev.source.path.resolve()),
@@ -141,7 +142,14 @@ def _fold_json(fold: dict[str, Any]) -> dict[str, Any]:
 def blocks(data: dict[str, Any]) -> list[Block]:
     """The report's content, independent of the format it is rendered to."""
     promo = data["promotion"]
-    if promo["promoted"]:
+    if data.get("mode") == "forward":
+        failed = ", ".join(promo["failed"])
+        verdict = (
+            "**FORWARD TEST passed** every guardrail (the saved model, no retraining)"
+            if promo["passed"]
+            else f"**FORWARD TEST FAILED**: {failed} (the saved model, no retraining)"
+        )
+    elif promo["promoted"]:
         verdict = f"**PROMOTED** to `{promo['path']}`"
     elif promo["passed"]:
         verdict = f"**Passed every guardrail, not promoted**: {promo['blocked_by']}"

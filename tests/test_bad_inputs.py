@@ -147,6 +147,13 @@ CASES = [
         why="config",
         slow=True,
     ),
+    sweep(
+        "GPU preset in a sweep without CUDA",  # fails before the study (journal) is created
+        "model=lstm",
+        "hardware=a10",
+        expect="hardware=a10 needs a CUDA device",
+        why="config",
+    ),
     sweep("unknown search space", "search=bogus", expect="search/bogus", why="config"),
     sweep(
         "config mistake in a parallel sweep",  # the worker pool is stopped, quietly
@@ -155,6 +162,41 @@ CASES = [
         expect="model.max_depth=0",
         why="config",
     ),
+    trainer("NaN in a float key", "costs.fee_bps=nan", expect="costs.fee_bps=nan: not a finite"),
+    trainer(
+        "inf in a learner float",
+        "model.min_child_weight=inf",
+        expect="model.min_child_weight=inf",
+        slow=True,
+    ),
+    sweep(
+        "NaN in a sweeper setting",
+        "hydra.sweeper.heartbeat_interval=nan",
+        expect="hydra.sweeper.heartbeat_interval=nan",
+        why="config",
+        slow=True,
+    ),
+    trainer(
+        "unbounded thresholds",
+        "objective.n_thresholds=100000000",
+        expect="objective.n_thresholds=100000000: must be in [2, 500] (",
+    ),
+    trainer(
+        "thread count past any machine",
+        "model=lstm",
+        "hardware.threads=100000",
+        expect="hardware.threads=100000",
+        slow=True,
+    ),
+    evaluation(
+        "CSCV blocks past memory",
+        "run={run1h}",
+        "overfitting.n_blocks=40",
+        expect="overfitting.n_blocks=40: must be in [2, 16] (",
+        why="config",
+    ),
+    sweep("negative seed in a sweep", "seed=-1", expect="seed=-1: a seed must be", why="config"),
+    trainer("seed beyond 2**32-1", f"seed={2**40}", expect=f"seed={2**40}", slow=True),
     # -- data -------------------------------------------------------------------------------
     trainer(
         "missing csv file",
@@ -213,6 +255,28 @@ CASES = [
         expect="column 'volume'",
         why="data",
         slow=True,
+    ),
+    trainer(
+        "a 1e308 bar",
+        "data=csv",
+        "data.path={huge_bar}",
+        expect="column 'close', row 100: 1e+308 is beyond 1e+18",
+        why="data",
+    ),
+    trainer(
+        "a bad tick 1e6x its neighbours",
+        "data=csv",
+        "data.path={bad_tick}",
+        expect="column 'close', row 151: a bad tick",
+        why="data",
+        slow=True,
+    ),
+    trainer(
+        "a column named twice",
+        "data=csv",
+        "data.path={duplicate_column}",
+        expect="column 'close': appears twice in the header (columns 2 and 5)",
+        why="data",
     ),
     trainer(
         "too little history for the longest window",
@@ -328,6 +392,85 @@ CASES = [
         expect="{missing_csv}",
         why="data",
     ),
+    evaluation(
+        "stored baseline that is not a report",  # refused before the walk-forward
+        "run={run1h}",
+        "backtest.baseline={not_a_run}",
+        expect="backtest.baseline={not_a_run}: no series.parquet",
+    ),
+    # -- output locations ---------------------------------------------------------------------
+    evaluation(
+        "evaluation artifacts_dir is a file",
+        "run={run1h}",
+        "artifacts_dir={a_file}",
+        expect="artifacts_dir={a_file}: {a_file} is a file, not a directory",
+        why="storage",
+    ),
+    evaluation(
+        "evaluation artifacts_dir read-only",
+        "run={run1h}",
+        "artifacts_dir=/sys/quantsweep",
+        expect="cannot write in /sys",
+        why="storage",
+        slow=True,
+    ),
+    evaluation("report name '.'", "run={run1h}", "name=.", expect="name='.': must be a plain name"),
+    evaluation(
+        "report name '..'", "run={run1h}", "name=..", expect="name='..'", why="config", slow=True
+    ),
+    trainer(
+        "run directory under a file",
+        "hydra.run.dir={a_file}/run",
+        expect="is a file",
+        why="storage",
+    ),
+    trainer(
+        "run directory too long",
+        "hydra.run.dir=" + "d" * 300,
+        expect="longer than a file name may be (255 bytes)",
+        why="storage",
+        slow=True,
+    ),
+    trainer(
+        "run directory read-only",
+        "hydra.run.dir=/sys/quantsweep/run",
+        expect="hydra.run.dir=/sys/quantsweep/run: cannot write in /sys",
+        why="storage",
+        slow=True,
+    ),
+    evaluation(
+        "evaluation run directory under a file",
+        "run={run1h}",
+        "hydra.run.dir={a_file}/run",
+        expect="hydra.run.dir",
+        why="storage",
+        slow=True,
+    ),
+    sweep(
+        "study name escaping artifacts_dir",
+        "hydra.sweeper.study_name=../escape",
+        expect="hydra.sweeper.study_name='../escape': must be a plain name",
+        why="config",
+    ),
+    sweep(
+        "empty artifacts_dir in a sweep",  # "" + /studies/... would be a study at the root
+        "artifacts_dir=",
+        expect="artifacts_dir='': empty",
+        why="config",
+    ),
+    sweep(
+        "sweep directory under a file",
+        "hydra.sweep.dir={a_file}/sweep",
+        expect="hydra.sweep.dir",
+        slow=True,
+    ),
+    trainer(
+        "a 100,000-character data.path",
+        "data=csv",
+        "data.path=" + "x" * 100_000,
+        expect="(100000 chars): longer than a path may be (4096 bytes)",
+        why="data",
+    ),
     # -- storage ----------------------------------------------------------------------------
     sweep(
         "unreachable database",
@@ -345,6 +488,11 @@ CASES = [
         "journal under a regular file",
         "hydra.sweeper.storage={a_file}/journal.log",
         expect="{a_file}",
+    ),
+    sweep(
+        "study journal damaged before intact records",
+        "hydra.sweeper.storage={damaged_journal}",
+        expect="study journal {damaged_journal}, line 2: not a journal record",
     ),
     sweep(
         "journal path is a directory", "hydra.sweeper.storage={a_dir}", expect="{a_dir}", slow=True
@@ -400,6 +548,10 @@ def _naive_timestamps(df: pd.DataFrame) -> None:
     df["timestamp"] = df["timestamp"].str.rstrip("Z")
 
 
+def _open_named_close(df: pd.DataFrame) -> None:
+    df.columns = pd.Index(["close" if c == "open" else c for c in df.columns])
+
+
 # file name -> edit of the good table (row numbers in messages count from 1, after the header)
 CSV_EDITS: dict[str, Callable[[pd.DataFrame], None]] = {
     "duplicated": _repeat_timestamp,
@@ -408,6 +560,9 @@ CSV_EDITS: dict[str, Callable[[pd.DataFrame], None]] = {
     "nan_run": _set("close", [40, 41, 42], np.nan),
     "negative": _set("low", [70], -5.0),
     "text": _set("volume", [80], "lots"),
+    "huge_bar": _set("close", [99], 1e308),
+    "bad_tick": _set("close", [150], 4e10),
+    "duplicate_column": _open_named_close,
 }
 
 
@@ -503,7 +658,9 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
         "a_dir": root / "a_dir",
         "not_a_db": root / "not_a_db.sqlite",
         "locked_db": root / "locked.sqlite",
+        "damaged_journal": root / "damaged.log",
     }
+    paths["damaged_journal"].write_text('{"op_code": 0}\nnot a record\n{"op_code": 0}\n')
     paths["not_a_run"].mkdir()
     paths["empty_csv"].write_text("")
     _market().drop(columns=["close"]).to_csv(paths["no_close"], index=False)

@@ -18,6 +18,7 @@ from trainer.data.config import (
 )
 from trainer.data.market import load_market
 from trainer.data.synthetic import generate_market
+from trainer.errors import UserError
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_shared = pytest.mark.skipif(
@@ -54,6 +55,28 @@ def test_csv_and_parquet_round_trip_the_market_table(tmp_path, market):
     from_parquet = load_market(ParquetDataConfig(path=str(parquet)))
     pd.testing.assert_frame_equal(from_parquet, market, check_freq=False)
     pd.testing.assert_frame_equal(from_csv, market, check_freq=False, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_csv_and_parquet_cut_by_date_like_the_other_sources(tmp_path, market, kind):
+    path = tmp_path / f"m.{kind}"
+    if kind == "csv":
+        market.reset_index().to_csv(path, index=False)
+        make = CsvDataConfig
+    else:
+        market.reset_index().to_parquet(path)
+        make = ParquetDataConfig
+    whole = load_market(make(path=str(path)))
+    cut = load_market(make(path=str(path), start="2023-01-10", end="2023-01-20"))
+    expected = whole[(whole.index >= "2023-01-10") & (whole.index < "2023-01-21")]
+    pd.testing.assert_frame_equal(cut, expected, check_freq=False)
+    assert cut.index[-1] == pd.Timestamp("2023-01-20 23:00", tz="UTC")  # a date: the whole day
+    hour = load_market(make(path=str(path), end="2023-01-20 05:00"))
+    assert hour.index[-1] == pd.Timestamp("2023-01-20 05:00", tz="UTC")
+    with pytest.raises(UserError, match=r"data.start=2024-01-01.*no row"):
+        load_market(make(path=str(path), start="2024-01-01"))
+    with pytest.raises(UserError, match=r"data.end='soon': not a date"):
+        make(path=str(path), end="soon")
 
 
 def test_a_csv_with_close_only_works(tmp_path, market):

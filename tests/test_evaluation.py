@@ -210,16 +210,15 @@ def test_passing_model_is_promoted_and_a_failing_one_never_replaces_it(
     promoted = tmp_path / "promoted" / "1h_direction"
     manifest = json.loads((promoted / "manifest.json").read_text())
     assert manifest["source_run"] == str(ev.source.path.resolve())
+    assert ev.refit is not None
     assert manifest["data_sha256"] and manifest["config_sha256"]
     assert (Path(manifest["report"]) / "report.html").is_file()
     assert all(g["passed"] for g in manifest["guardrails"])
 
     from trainer.artifacts import load_run
 
-    loaded = load_run(promoted)  # the promoted copy loads like any run
-    assert (
-        loaded.threshold == json.loads((ev.source.path / "metadata.json").read_text())["threshold"]
-    )
+    loaded = load_run(promoted)  # the promoted refit loads like any run
+    assert loaded.threshold == ev.refit.threshold == manifest["refit"]["threshold"]
 
     assert finish(judge(ev, STRICT), cfg) == EXIT_NOT_PROMOTED
     assert json.loads((promoted / "manifest.json").read_text()) == manifest
@@ -439,3 +438,31 @@ def test_no_signal_control_promotes_nothing_with_the_strategy_searched(tmp_path:
     data = json.loads((report / "evaluation.json").read_text())
     assert data["strategy"]["name"] == "hysteresis"
     assert data["overfitting"]["available"], data["overfitting"]["reason"]
+
+
+def test_a_written_report_is_a_baseline_of_its_own_market_and_refused_for_another_before_any_fit(
+    evaluated: tuple[Evaluation, EvaluationConfig, int], tmp_path: Path
+) -> None:
+    from evaluation.baseline import check_stored_baseline, read_stored_baseline
+
+    ev, cfg = _fresh(*evaluated[:2], tmp_path)
+    finish(judge(ev, STRICT), cfg)
+    report = str(tmp_path / "reports" / ev.name)
+    # the series a report writes is a baseline of the same market and period
+    check_stored_baseline(report, read_stored_baseline(report), ev.oos.timestamps, ev.oos.log_ret)
+    # another market (the synthetic market of another seed): refused before the walk-forward
+    other = replace(
+        cfg,
+        overrides=["data.seed=7"],
+        backtest=replace(cfg.backtest, baseline=report),
+        artifacts_dir=str(tmp_path / "other"),
+    )
+    import evaluation.evaluate as module
+
+    def no_fit(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the walk-forward ran before the baseline was checked")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(module, "run_walk_forward", no_fit)
+        with pytest.raises(UserError, match=r"backtest.baseline=.*: another market"):
+            evaluate(other)

@@ -167,3 +167,99 @@ def test_calibrate_with_one_score_or_none() -> None:
     assert (rule.upper, value) == (0.5, float("-inf"))
     rule, value = calibrate(SCORES[:1], Y_UP[:1], LOG_RET[:1], HOURS[:1], SPEC)
     assert rule.upper == pytest.approx(0.9) and np.isfinite(value)
+
+
+@pytest.mark.parametrize(
+    ("y", "scores", "expected"),
+    [
+        # TP 1, FN 1, FP 0
+        ([1, 1], [0.9, 0.1], {"f1_up": 2 / 3, "up_recall": 0.5, "precision_up": 1.0}),
+        # TP 1, FN 0, FP 1
+        ([1, 0], [0.9, 0.8], {"f1_up": 2 / 3, "up_recall": 1.0, "precision_up": 0.5}),
+        # nothing up, nothing predicted up, nothing traded
+        (
+            [0, 0],
+            [0.1, 0.2],
+            {"f1_up": 0.0, "up_recall": 0.0, "precision_up": 0.0, "hit_rate": 0.0},
+        ),
+    ],
+)
+def test_classification_metrics_of_small_confusions(
+    y: list[int], scores: list[float], expected: dict[str, float]
+) -> None:
+    m = metrics(
+        np.array(scores),
+        SPEC.rule(0.5),
+        np.array(y, float),
+        np.array([0.01, -0.01]),
+        HOURS[:2],
+        SPEC,
+    )
+    assert {k: m[k] for k in expected} == pytest.approx(expected)
+
+
+def test_the_metrics_skill_uses_the_specs_metric() -> None:
+    # all rows up, half predicted up: F1 skill 0 (chance does as well), up-recall skill 1/2
+    y, scores = np.array([1.0, 1.0]), np.array([0.9, 0.1])
+    args = (np.array([0.01, 0.02]), HOURS[:2])
+    assert metrics(scores, SPEC.rule(0.5), y, *args, SPEC)["skill"] == pytest.approx(0.0)
+    up_recall = replace(SPEC, metric="up_recall")
+    assert metrics(scores, up_recall.rule(0.5), y, *args, up_recall)["skill"] == pytest.approx(0.5)
+
+
+def test_a_score_at_the_threshold_is_not_an_up_prediction_in_the_metrics() -> None:
+    m = metrics(
+        np.array([0.5, 0.9]), SPEC.rule(0.5), np.array([1.0, 1.0]), LOG_RET[:2], HOURS[:2], SPEC
+    )
+    assert m["up_recall"] == pytest.approx(0.5) and m["precision_up"] == 1.0
+
+
+def test_a_held_hour_that_did_not_move_is_not_a_hit() -> None:
+    m = metrics(
+        np.array([0.9, 0.9]),
+        SPEC.rule(0.5),
+        np.array([1.0, 0.0]),
+        np.array([0.01, 0.0]),
+        HOURS[:2],
+        SPEC,
+    )
+    assert m["hit_rate"] == pytest.approx(0.5)
+
+
+def test_four_hour_sharpe_is_annualised_over_decisions_not_hours() -> None:
+    rng = np.random.default_rng(2)
+    ret = rng.normal(0, 0.01, 48)
+    spec = replace(SPEC, horizon=4)
+    m = metrics(
+        np.full(48, 0.9), spec.rule(0.5), (ret > 0).astype(float), ret, np.arange(48) % 24, spec
+    )
+    net = np.expm1(ret[::4])
+    net[0] -= 0.001  # the entry's cost; the position is then held throughout
+    assert m["sharpe"] == pytest.approx(net.mean() / net.std(ddof=1) * np.sqrt(24 * 365 / 4))
+
+
+@pytest.mark.parametrize(
+    ("preds", "ic"),
+    [
+        ([0.1, 0.2, 0.3], 1.0),  # three rows are enough to rank
+        ([0.3, 0.2, 0.1], -1.0),
+        ([0.2, 0.2, 0.2], 0.0),  # no ranking at all: 0, not NaN
+        ([0.1, 0.2], 0.0),  # two rows are too few
+    ],
+)
+@pytest.mark.filterwarnings("ignore:invalid value encountered in divide:RuntimeWarning")
+def test_information_coefficient_is_the_rank_correlation(preds: list[float], ic: float) -> None:
+    n = len(preds)
+    ret = np.array([0.01, 0.02, 0.03])[:n]
+    m = metrics(
+        np.array(preds), SPEC.rule(0.0), (ret > 0).astype(float), ret, HOURS[:n], SPEC, True
+    )
+    assert m["ic"] == pytest.approx(ic)
+
+
+def test_objective_at_charges_any_positive_drawdown_penalty() -> None:
+    thresholds = np.array([0.5])
+    free = objective_at(SCORES, Y_UP, LOG_RET, HOURS, thresholds, replace(SPEC, drawdown_penalty=0))
+    spec = replace(SPEC, drawdown_limit=-0.001, drawdown_penalty=0.5)
+    charged = objective_at(SCORES, Y_UP, LOG_RET, HOURS, thresholds, spec)
+    assert charged[0] < free[0]

@@ -265,7 +265,7 @@ def test_no_forward_pass_sees_more_windows_than_the_micro_batch() -> None:
 
 
 def test_a_negative_micro_batch_size_is_a_clear_error() -> None:
-    with pytest.raises(UserError, match=r"model.micro_batch_size=-1: must be >= 0"):
+    with pytest.raises(UserError, match=r"model.micro_batch_size=-1: must be in \[0, 65536\]"):
         _params("lstm", micro_batch_size=-1)
 
 

@@ -119,6 +119,8 @@ def test_rerunning_the_command_continues_the_study_without_overwriting(
         assert Path(trial.user_attrs["run_dir"]).is_relative_to(study3)
     again = sweep(tmp_path, "hydra.sweeper.n_trials=4", "hydra.sweeper.reproduce_seeds=0")
     assert again.returncode == 0 and len(load(tmp_path).trials) == 4  # budget spent: no trial
+    assert "is complete: 4 complete + 0 pruned trials" in again.stdout  # said, with what to do
+    assert "hydra.sweeper.n_trials=14" in again.stdout and "study_name=" in again.stdout
 
 
 def test_resuming_with_other_data_is_refused_naming_the_difference(study3: Path) -> None:

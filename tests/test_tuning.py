@@ -195,3 +195,10 @@ def test_a_lightgbm_study_records_the_dataset_params_its_models_depend_on(
     fingerprint = study_fingerprint(compose_cfg("model=lightgbm"))
     assert fingerprint["lightgbm_dataset"] == {"feature_pre_filter": False}
     assert "lightgbm_dataset" not in study_fingerprint(compose_cfg())
+
+
+def test_the_trainer_reads_the_fingerprint_attr_the_sweeper_writes() -> None:
+    from hydra_plugins.quantsweep_sweeper import link
+    from trainer import tuning
+
+    assert tuning.FINGERPRINT_ATTR == link.FINGERPRINT_ATTR

@@ -9,11 +9,9 @@ Nothing here unpickles.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import shutil
 import subprocess
-import tempfile
 import uuid
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
@@ -22,18 +20,15 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from trainer.atomic import atomic_write_json
 from trainer.errors import UserError
 from trainer.learners import save_learner
 from trainer.learners.base import Learner
-from trainer.learners.saved import (
-    FORMAT_VERSION,
-    file_digests,
-    load_checked_model,
-    read_json,
-    read_metadata,
-)
+from trainer.learners.saved import FORMAT_VERSION, load_checked_model, read_metadata
 from trainer.learners.saved import METADATA_FILE as METADATA_FILE
 from trainer.learners.saved import MODEL_DIR as MODEL_DIR
+from trainer.learners.saved import file_digests as file_digests
+from trainer.learners.saved import read_json as read_json
 from trainer.scaling import Scaler
 from trainer.trading import Rule
 
@@ -49,24 +44,6 @@ PACKAGES = (
     "torch",
     "optuna",
 )
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def publish_dir(src: Path, dest: Path) -> None:

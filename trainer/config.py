@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from trainer.data.config import HORIZONS as HORIZONS
@@ -24,7 +23,21 @@ from trainer.data.config import (
     ParquetDataConfig,
     SyntheticDataConfig,
 )
-from trainer.errors import UserError, at_least, one_of
+from trainer.errors import (
+    BATCH_WHY,
+    MAX_BATCH,
+    MAX_PROCESSES,
+    MAX_THREADS,
+    MAX_WINDOW_HOURS,
+    WINDOW_WHY,
+    UserError,
+    at_most,
+    check_finite,
+    check_seed,
+    in_range,
+    one_of,
+    path_text,
+)
 from trainer.learners.config import (
     EnsembleConfig,
     LightGBMConfig,
@@ -66,10 +79,23 @@ class ObjectiveConfig:
 
     def __post_init__(self) -> None:
         one_of("objective.metric", self.metric, METRICS)
-        at_least("objective.drawdown_penalty", self.drawdown_penalty, 0.0)
+        in_range(
+            "objective.drawdown_penalty",
+            self.drawdown_penalty,
+            0.0,
+            1_000.0,
+            "beyond, any drawdown past the limit swamps the metric and overflows",
+        )
         if self.max_drawdown is not None and not -1.0 <= self.max_drawdown <= 0.0:
             raise UserError(f"objective.max_drawdown={self.max_drawdown}: must be in [-1, 0]")
-        at_least("objective.n_thresholds", self.n_thresholds, 2)
+        in_range(
+            "objective.n_thresholds",
+            self.n_thresholds,
+            2,
+            500,
+            "each candidate is scored over every validation hour at once: memory grows as"
+            " n_thresholds x validation hours",
+        )
         q = self.threshold_quantiles
         if len(q) != 2 or not 0.0 <= q[0] < q[1] <= 1.0:
             raise UserError(
@@ -90,8 +116,8 @@ class CostsConfig:
     allow_short: bool = False  # False: long when the signal says up, flat otherwise
 
     def __post_init__(self) -> None:
-        at_least("costs.fee_bps", self.fee_bps, 0.0)
-        at_least("costs.slippage_bps", self.slippage_bps, 0.0)
+        for key in ("fee_bps", "slippage_bps"):
+            in_range(f"costs.{key}", getattr(self, key), 0.0, 10_000.0, "10,000 bps: 100% a trade")
 
 
 @dataclass
@@ -117,12 +143,20 @@ class StrategyConfig:
                 f"strategy.band_candidates={list(self.band_candidates)}: must be a non-empty"
                 " list of quantile gaps in [0, 1)"
             )
-        at_least("strategy.min_hold_hours", self.min_hold_hours, 1)
+        in_range("strategy.min_hold_hours", self.min_hold_hours, 1, MAX_WINDOW_HOURS, WINDOW_WHY)
+        at_most(
+            "strategy.band_candidates (count)",
+            len(self.band_candidates),
+            32,
+            "each is calibrated on the validation part",
+        )
         if not self.target_vol > 0.0:
             raise UserError(f"strategy.target_vol={self.target_vol}: must be > 0")
         if not self.max_leverage > 0.0:
             raise UserError(f"strategy.max_leverage={self.max_leverage}: must be > 0")
-        at_least("strategy.vol_window_hours", self.vol_window_hours, 24)
+        in_range(
+            "strategy.vol_window_hours", self.vol_window_hours, 24, MAX_WINDOW_HOURS, WINDOW_WHY
+        )
 
     @property
     def bands(self) -> tuple[float, ...]:
@@ -154,8 +188,8 @@ class SplitConfig:
         if abs(total - 1.0) > 1e-6:
             raise UserError(f"split.train + split.valid + split.test = {total:g}: must sum to 1")
         if self.embargo_hours is not None:
-            at_least("split.embargo_hours", self.embargo_hours, 0)
-        at_least("split.step_months", self.step_months, 1)
+            in_range("split.embargo_hours", self.embargo_hours, 0, MAX_WINDOW_HOURS, WINDOW_WHY)
+        in_range("split.step_months", self.step_months, 1, 120, "ten years a fold at most")
 
 
 @dataclass
@@ -172,10 +206,23 @@ class HardwareConfig:
     def __post_init__(self) -> None:
         one_of("hardware.device", self.device, ("auto", "cpu", "cuda"))
         one_of("hardware.precision", self.precision, ("fp32", "bf16", "fp16"))
-        at_least("hardware.threads", self.threads, 0)
-        at_least("hardware.n_jobs", self.n_jobs, 1)
+        in_range(
+            "hardware.threads",
+            self.threads,
+            0,
+            MAX_THREADS,
+            "threads per process: each holds a stack and a buffer; more than the cores only"
+            " adds contention",
+        )
+        in_range(
+            "hardware.n_jobs",
+            self.n_jobs,
+            1,
+            MAX_PROCESSES,
+            "parallel trial processes, each with its own copy of the data",
+        )
         if self.batch_size is not None:
-            at_least("hardware.batch_size", self.batch_size, 1)
+            in_range("hardware.batch_size", self.batch_size, 1, MAX_BATCH, BATCH_WHY)
 
 
 @dataclass
@@ -206,6 +253,27 @@ class TrainConfig:
     artifacts_dir: str = "artifacts"
     progress: bool = True  # progress bars and the closing metrics table
 
+    def __post_init__(self) -> None:
+        check_seed("seed", self.seed)
+        path_text("artifacts_dir", self.artifacts_dir)
+
+
+MODEL_SCHEMAS: dict[str, type[ModelConfig]] = {
+    "xgboost": XGBoostConfig,
+    "lightgbm": LightGBMConfig,
+    "lstm": LSTMConfig,
+    "transformer": TransformerConfig,
+    "ensemble": EnsembleConfig,
+}
+# data.source -> its schema (the option of the same name extends it)
+DATA_SCHEMAS: dict[str, type[DataConfig]] = {
+    "synthetic": SyntheticDataConfig,
+    "csv": CsvDataConfig,
+    "parquet": ParquetDataConfig,
+    "npz": NpzDataConfig,
+    "binance_btc": JoinedDataConfig,
+}
+
 
 def register() -> None:
     """Put every schema in the ConfigStore (idempotent).
@@ -213,24 +281,14 @@ def register() -> None:
     Stored as plain configs (``schema_<group>_<name>``), not as config groups, so ``--help``
     lists only the groups a user picks from; each option's yaml names its schema.
     """
+    from hydra.core.config_store import ConfigStore
+
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
-    for name, node in {
-        "xgboost": XGBoostConfig,
-        "lightgbm": LightGBMConfig,
-        "lstm": LSTMConfig,
-        "transformer": TransformerConfig,
-        "ensemble": EnsembleConfig,
-    }.items():
-        cs.store(name=f"schema_model_{name}", node=node)
-    for name, node in {
-        "synthetic": SyntheticDataConfig,
-        "csv": CsvDataConfig,
-        "parquet": ParquetDataConfig,
-        "npz": NpzDataConfig,
-        "binance_btc": JoinedDataConfig,
-    }.items():
-        cs.store(name=f"schema_data_{name}", node=node)
+    for name, model in MODEL_SCHEMAS.items():
+        cs.store(name=f"schema_model_{name}", node=model)
+    for name, data in DATA_SCHEMAS.items():
+        cs.store(name=f"schema_data_{name}", node=data)
     cs.store(name="schema_split", node=SplitConfig)
     cs.store(name="schema_strategy", node=StrategyConfig)
     cs.store(name="schema_hardware", node=HardwareConfig)
@@ -245,6 +303,7 @@ def validate(cfg: DictConfig | TrainConfig) -> TrainConfig:
     """
     if isinstance(cfg, TrainConfig):
         return cfg
+    check_finite(plain(cfg))
     try:
         obj = OmegaConf.to_object(cfg)
     except UserError:
@@ -256,6 +315,15 @@ def validate(cfg: DictConfig | TrainConfig) -> TrainConfig:
     if not isinstance(obj, TrainConfig):
         raise UserError("config: the composed config is not a training config")
     return obj
+
+
+def plain(cfg: DictConfig) -> Any:
+    """A composed config as plain data for the generic checks; None where it cannot resolve
+    (the schema conversion then names the key)."""
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # an interpolation error: reported by OmegaConf.to_object with its key
+        return None
 
 
 def to_dict(obj: Any) -> Any:

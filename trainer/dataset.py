@@ -16,7 +16,8 @@ import pandas as pd
 
 from trainer.data.config import DataConfig, FeaturesConfig
 from trainer.data.table import Table as Table
-from trainer.data.table import market_hash, segments_of
+from trainer.data.table import market_hash as market_hash
+from trainer.data.table import segments_of as segments_of
 from trainer.errors import UserError
 from trainer.learners.base import SplitData
 from trainer.scaling import Scaler

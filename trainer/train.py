@@ -68,6 +68,9 @@ def train(
         from trainer.tuning import make_reporter
 
         reporter = make_reporter(conf.trial)
+    from trainer.tuning import check_study_data
+
+    check_study_data(reporter, table.data_hash)
     spec = objective_spec(conf)
     if len(folds) == 1:
         result = fit_fold(conf, table, folds[0], context, reporter, spec, cache)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import DictConfig
 
 from trainer.config import TrainConfig, TrialConfig, to_dict, validate
+from trainer.errors import StudyStop
 from trainer.learners.base import NullReporter, Reporter
 
 if TYPE_CHECKING:
@@ -65,6 +66,28 @@ def load_trial(trial: TrialConfig) -> optuna.trial.Trial | None:
         trial.study_name, trial.storage, trial.number
     )
     return found
+
+
+def check_study_data(reporter: Reporter, data_hash: str) -> None:
+    """Refuse a trial whose data differs from what its study started on.
+
+    A file that a feed appends to (or that is replaced) during a study would otherwise give
+    trials on different tables in one study, whose objective values are not comparable. The
+    trial records the hash it read; the sweep stops at once (``StudyStop``).
+    """
+    if not isinstance(reporter, TrialReporter):
+        return
+    started_on = _study_data_hash(reporter.trial)
+    if started_on is None or started_on == data_hash:
+        return
+    reporter.trial.set_user_attr("data_hash", data_hash)
+    raise StudyStop(
+        f"study {reporter.trial.study.study_name!r}: the data changed during the study (trial"
+        f" {reporter.trial.number} read data {data_hash[:12]}, the study started on"
+        f" {started_on[:12]}; a file appended to or replaced meanwhile?). Trials on other data"
+        " are not comparable: point data.path at a copy that stays put and start a new study"
+        " with another hydra.sweeper.study_name"
+    )
 
 
 def record_trial(
@@ -137,8 +160,11 @@ def study_fingerprint(
     ``trial_cache``, which the warm-up of this process built, when given).
     """
     from trainer.dataset import build_table
+    from trainer.hardware import resolve
 
     conf = validate(cfg)
+    # what every trial would fail on is found before the study is created
+    resolve(conf.hardware, needs_device=conf.model.family != "tree")
     if trial_cache is not None:
         table = trial_cache.table(conf.data, conf.features)
     else:
@@ -160,3 +186,16 @@ def study_fingerprint(
 
         out["lightgbm_dataset"] = dict(LGB_DATASET_PARAMS)
     return out
+
+
+# The study user attr the sweeper records its fingerprint in (the sweeper's
+# link.FINGERPRINT_ATTR; tests/test_tuning.py holds them equal): read here by name, so the
+# trainer never imports the sweeper.
+FINGERPRINT_ATTR = "quantsweep.fingerprint"
+
+
+def _study_data_hash(trial: optuna.trial.Trial) -> str | None:
+    """The data hash a study was started on (None: not recorded, or searched by design)."""
+    fingerprint = trial.study.user_attrs.get(FINGERPRINT_ATTR)
+    value = fingerprint.get("data_hash") if isinstance(fingerprint, dict) else None
+    return value if isinstance(value, str) else None

@@ -24,6 +24,7 @@ from hydra_plugins.quantsweep_sweeper._jobs import Jobs
 from hydra_plugins.quantsweep_sweeper._search_space import param_overrides
 from hydra_plugins.quantsweep_sweeper._session import Session, first_line, outcome_of
 from hydra_plugins.quantsweep_sweeper._study import REPRODUCE_ATTR
+from hydra_plugins.quantsweep_sweeper.link import SEED_MAX
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +88,10 @@ def _write_reports(
 
 
 def reproduce_seed_list(best: FrozenTrial, seed: int, n: int) -> list[int]:
-    """The ``n`` seeds after the best trial's own (the sampler seed if it recorded none)."""
+    """The ``n`` seeds after the best trial's own (the sampler seed if it recorded none),
+    wrapping inside the accepted seed range."""
     base = best.user_attrs.get("seed", seed)
-    return [int(base) + i for i in range(1, n + 1)]
+    return [(int(base) + i) % (SEED_MAX + 1) for i in range(1, n + 1)]
 
 
 def reproduce_best(

@@ -62,10 +62,19 @@ from hydra_plugins.quantsweep_sweeper._session import (
 from hydra_plugins.quantsweep_sweeper._study import check_and_record, drop_keys, open_study
 from hydra_plugins.quantsweep_sweeper.config import QuantsweepOptunaConf
 from hydra_plugins.quantsweep_sweeper.link import (
+    MAX_PROCESSES,
+    StudyStop,
     UserError,
+    at_most,
+    check_finite,
+    check_seed,
+    finite,
     open_storage,
+    path_text,
+    plain_name,
     pruner_spec,
     resolve_storage,
+    writable_dir,
 )
 
 log = logging.getLogger(__name__)
@@ -80,10 +89,16 @@ class QuantsweepSweeperImpl(Sweeper):
     def __init__(self, settings: QuantsweepOptunaConf) -> None:
         """``settings``: the ``hydra.sweeper`` node as composed (``config.py`` says each key)."""
         self.settings = settings
-        direction, n_trials, n_jobs = settings.direction, settings.n_trials, settings.n_jobs
-        reproduce_seeds = settings.reproduce_seeds
-        max_consecutive_failures = settings.max_consecutive_failures
+        sampler, direction, study_name = settings.sampler, settings.direction, settings.study_name
+        storage, study_dir, n_trials = settings.storage, settings.study_dir, settings.n_trials
+        n_jobs, params, divides = settings.n_jobs, settings.params, settings.divides
+        custom_search_space, pruner = settings.custom_search_space, settings.pruner
+        pruner_kwargs, warmup_steps = settings.pruner_kwargs, settings.warmup_steps
+        reproduce_seeds, allow_changes = settings.reproduce_seeds, settings.allow_changes
+        fingerprint, reuse_config = settings.fingerprint, settings.reuse_config
+        warmup, max_consecutive_failures = settings.warmup, settings.max_consecutive_failures
         heartbeat_interval, grace_period = settings.heartbeat_interval, settings.grace_period
+        progress = settings.progress
         _check_settings(
             direction,
             n_trials,
@@ -93,32 +108,34 @@ class QuantsweepSweeperImpl(Sweeper):
             heartbeat_interval,
             grace_period,
         )
-        self.seed, self.sampler_cfg = _split_seed(settings.sampler)
+        check_finite(
+            {"sampler": _plain(sampler), "pruner_kwargs": _plain(pruner_kwargs)}, "hydra.sweeper"
+        )
+        self.sampler = sampler
         try:
-            self.sampler_class = get_class(str(self.sampler_cfg.get("_target_")))
+            self.sampler_class = get_class(str(sampler.get("_target_")))
         except Exception as exc:  # hydra's ImportError wrapper
             raise UserError(f"hydra.sweeper.sampler._target_: {first_line(exc)}") from None
         self.direction = direction
-        self.study_name = settings.study_name
-        self.storage = settings.storage
-        self.study_dir = Path(settings.study_dir)
+        self.study_name = study_name
+        self.storage = storage
+        self.study_dir_text = study_dir  # as given: Path("") would be "."
+        self.study_dir = Path(study_dir)
         self.n_trials = n_trials
         self.n_jobs = n_jobs
-        self.params = _plain(settings.params)
-        self.custom_search_space = settings.custom_search_space
-        self.divides = _plain(settings.divides)
-        self.pruner = pruner_spec(
-            settings.pruner, _plain(settings.pruner_kwargs), settings.warmup_steps
-        )
+        self.params = _plain(params)
+        self.custom_search_space = custom_search_space
+        self.divides = _plain(divides)
+        self.pruner = pruner_spec(pruner, _plain(pruner_kwargs), warmup_steps)
         self.reproduce_seeds = reproduce_seeds
-        self.allow_changes = settings.allow_changes
-        self.fingerprint = settings.fingerprint
-        self.reuse_config = settings.reuse_config
-        self.warmup = settings.warmup
+        self.allow_changes = allow_changes
+        self.fingerprint = fingerprint
+        self.reuse_config = reuse_config
+        self.warmup = warmup
         self.max_consecutive_failures = max_consecutive_failures
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
-        self.show_progress = bool(settings.progress)
+        self.show_progress = bool(progress)
         self.owner = Owner.me()
 
     # -- Hydra's Sweeper interface ------------------------------------------------------------
@@ -127,6 +144,7 @@ class QuantsweepSweeperImpl(Sweeper):
     ) -> None:
         self.hydra_context = hydra_context
         self.config = config
+        self.seed, self.sampler_cfg = _split_seed(self.sampler, config)
         self.context: HydraContext = hydra_context  # typed non-optional copies of the above
         self.master: DictConfig = config
         self.launcher = Plugins.instance().instantiate_launcher(
@@ -144,6 +162,10 @@ class QuantsweepSweeperImpl(Sweeper):
 
     def sweep(self, arguments: list[str]) -> list[tuple[int, str, float | None]]:
         started = time.perf_counter()
+        plain_name("hydra.sweeper.study_name", self.study_name)
+        writable_dir("hydra.sweeper.study_dir", self.study_dir_text)
+        if self.storage is not None and "://" not in self.storage:
+            path_text("hydra.sweeper.storage", self.storage)
         space = parse_space(self.params, arguments, self.divides)
         fixed = list(space.fixed.values())
         n_workers = self._n_workers()
@@ -182,6 +204,18 @@ class QuantsweepSweeperImpl(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.master, sweep_dir / "multirun.yaml")
         study, done = self._open(fingerprint, n_workers)
+        if done["complete"] + done["pruned"] >= self.n_trials:
+            log.info(
+                "study %s is complete: %d complete + %d pruned trials fill its budget of %d, so"
+                " nothing runs. To run more: hydra.sweeper.n_trials=%d; for another study:"
+                " hydra.sweeper.study_name=%s-2",
+                self.study_name,
+                done["complete"],
+                done["pruned"],
+                self.n_trials,
+                self.n_trials + max(10, self.n_trials // 2),
+                self.study_name,
+            )
         session = self._new_session(study, space, fixed, done)
         with session.progress:
             self._run_workers(session, n_workers)
@@ -231,6 +265,8 @@ class QuantsweepSweeperImpl(Sweeper):
         if self.fingerprint:
             fn: Callable[..., dict[str, Any]] = get_method(self.fingerprint)
             searched = {override_key(k) for k in space.distributions}
+            if any(k.startswith("data.") for k in searched):
+                searched.add("data_hash")  # the data varies by design: no hash to hold trials to
             data.update(drop_keys(fn(self._task_config(fixed), **shared), searched))
         return data
 
@@ -418,8 +454,8 @@ class QuantsweepSweeperImpl(Sweeper):
             return
         session.consecutive_failures += 1
         err = outcome.error
-        if isinstance(err, UserError) and session.successes == 0:
-            raise err  # the config is wrong for every trial: say so once, before the budget burns
+        if isinstance(err, UserError) and (session.successes == 0 or isinstance(err, StudyStop)):
+            raise err  # wrong for every trial: say so once, before the budget burns
         if session.consecutive_failures >= self.max_consecutive_failures:
             raise UserError(
                 f"study {self.study_name!r}: {session.consecutive_failures} trials failed in a"
@@ -481,6 +517,23 @@ def _check_settings(
             raise UserError(f"hydra.sweeper.{key}={value}: must be >= {low}")
     if n_jobs is not None and n_jobs < 1:
         raise UserError(f"hydra.sweeper.n_jobs={n_jobs}: must be >= 1 (or null)")
+    at_most(
+        "hydra.sweeper.n_trials",
+        n_trials,
+        100_000,
+        "every session replays the study's whole history, which grows with each trial",
+    )
+    at_most("hydra.sweeper.reproduce_seeds", reproduce_seeds, 100, "each is a full run")
+    if n_jobs is not None:
+        at_most("hydra.sweeper.n_jobs", n_jobs, MAX_PROCESSES, "each trial in flight is a process")
+    at_most(
+        "hydra.sweeper.grace_period",
+        grace_period,
+        86_400,
+        "a dead worker's trial holds its budget this long",
+    )
+    finite("hydra.sweeper.heartbeat_interval", heartbeat_interval)
+    finite("hydra.sweeper.grace_period", grace_period)
     if not 0 < heartbeat_interval < grace_period:
         raise UserError(
             f"hydra.sweeper.heartbeat_interval={heartbeat_interval}, grace_period="
@@ -488,11 +541,15 @@ def _check_settings(
         )
 
 
-def _split_seed(sampler: DictConfig) -> tuple[int, dict[str, Any]]:
+def _split_seed(sampler: DictConfig, config: DictConfig) -> tuple[int, dict[str, Any]]:
     """The sampler config's seed, and the rest of it as plain data."""
     sampler_cfg = OmegaConf.to_container(sampler, resolve=True)
     assert isinstance(sampler_cfg, dict)
     seed = sampler_cfg.pop("seed", None)
+    if seed is not None:
+        # by default `${seed}`, the run's own key: name the key the user set
+        own = seed == OmegaConf.select(config, "seed", default=None)
+        check_seed("seed" if own else "hydra.sweeper.sampler.seed", seed)
     # no seed: draw one, recorded with the study like any other
     drawn = int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
     return drawn, {str(k): v for k, v in sampler_cfg.items()}

@@ -9,6 +9,8 @@ The other modules of the plugin use only these functions and the libraries' publ
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from hydra.core.utils import JobReturn
@@ -91,15 +93,26 @@ def journal_durable_ops() -> frozenset[int]:
     )
 
 
-def journal_append(backend: Any, text: str, sync: bool) -> None:
-    """Append ``text`` to a ``JournalFileBackend``'s file under its own lock (as its
-    ``append_logs`` does), calling ``fsync`` only when ``sync``."""
+@contextmanager
+def journal_locked(backend: Any) -> Iterator[None]:
+    """Hold a ``JournalFileBackend``'s own inter-process lock (as its ``append_logs`` does)."""
     backend._lock.acquire()
     try:
-        with open(backend._file_path, "ab") as f:
-            f.write(text.encode("utf-8"))
-            f.flush()
-            if sync:
-                os.fsync(f.fileno())
+        yield
     finally:
         backend._lock.release()
+
+
+def journal_path(backend: Any) -> str:
+    """The file a ``JournalFileBackend`` writes."""
+    return str(backend._file_path)
+
+
+def journal_append(backend: Any, text: str, sync: bool) -> None:
+    """Append ``text`` to a ``JournalFileBackend``'s file under its own lock, calling
+    ``fsync`` only when ``sync``."""
+    with journal_locked(backend), open(journal_path(backend), "ab") as f:
+        f.write(text.encode("utf-8"))
+        f.flush()
+        if sync:
+            os.fsync(f.fileno())

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hydra_plugins.quantsweep_sweeper._search_space import override_key
-from hydra_plugins.quantsweep_sweeper.link import atomic_write_json, atomic_write_text
+from hydra_plugins.quantsweep_sweeper.link import atomic_write, atomic_write_json
 
 SURPLUS_ATTR = "surplus"  # user attr of a trial asked beyond the budget by a racing worker
 
@@ -182,10 +182,8 @@ def plot_importances(data: dict[str, Any], path: Path) -> None:
         ax.set_axis_off()
     ax.set_title("parameter importances")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100))
     plt.close(fig)
-    tmp.replace(path)
 
 
 def thresholds(summary: dict[str, Any], best_dir: Path) -> dict[str, Any]:
@@ -212,7 +210,7 @@ def write_reports(
     study_dir: Path, summary: dict[str, Any], imp: dict[str, Any], thr: dict[str, Any]
 ) -> None:
     atomic_write_json(study_dir / "summary.json", summary)
-    atomic_write_text(study_dir / "summary.md", summary_markdown(summary))
+    atomic_write(study_dir / "summary.md", summary_markdown(summary))
     atomic_write_json(study_dir / "importances.json", imp)
     plot_importances(imp, study_dir / "importances.png")
     atomic_write_json(study_dir / "thresholds.json", thr)

@@ -17,10 +17,16 @@ import optuna
 from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
+from optuna.trial import TrialState
 
-from hydra_plugins.quantsweep_sweeper.link import PRUNER_ATTR, UserError, build_pruner
+from hydra_plugins.quantsweep_sweeper.link import (
+    FINGERPRINT_ATTR,
+    PRUNER_ATTR,
+    UserError,
+    _redact,
+    build_pruner,
+)
 
-FINGERPRINT_ATTR = "quantsweep.fingerprint"
 SEEDS_ATTR = "quantsweep.seeds"
 VERSIONS_ATTR = "quantsweep.versions"
 REPRODUCE_ATTR = "quantsweep.reproduce"
@@ -111,15 +117,30 @@ def check_and_record(
     if resumed:
         assert isinstance(stored, dict)
         changes = describe_changes(stored, fingerprint)
-        if changes and not allow_changes:
+        # a study without a complete or pruned trial has no result a change could mix with
+        # (a first trial failed on a bad search space): the corrected command carries on
+        counted = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        if changes and not allow_changes and counted:
+            fresh = (
+                "remove it with `optuna delete-study --study-name"
+                f" {study.study_name} --storage {_redact(where)}`"
+                if "://" in where
+                else f"delete {where}"
+            )
             raise UserError(
-                f"study {study.study_name!r} in {where}: cannot resume, "
+                f"study {study.study_name!r} in {_redact(where)}: cannot resume, "
                 + "; ".join(changes)
-                + ". Use another hydra.sweeper.study_name for a new study, or"
-                " hydra.sweeper.allow_changes=true to continue this one anyway"
+                + f" ({len(counted)} complete or pruned trials hold the old setting). Use another"
+                " hydra.sweeper.study_name for a new study, hydra.sweeper.allow_changes=true to"
+                f" continue this one anyway, or {fresh} to start this name afresh"
             )
         if changes:
-            log.warning("resuming %s despite changes: %s", study.study_name, "; ".join(changes))
+            log.warning(
+                "resuming %s with changes (%s): %s",
+                study.study_name,
+                "allowed" if allow_changes else "no trial completed yet",
+                "; ".join(changes),
+            )
     if not resumed or stored != fingerprint:
         study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
     if not resumed:

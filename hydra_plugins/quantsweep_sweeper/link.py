@@ -19,10 +19,23 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainer.artifacts import atomic_write_json as atomic_write_json
-from trainer.artifacts import atomic_write_text as atomic_write_text
+# What the sweeper uses of the trainer, all of it (lint-imports holds that no other module of
+# the plugin imports the trainer).
 from trainer.artifacts import publish_dir as publish_dir
+from trainer.atomic import atomic_write as atomic_write
+from trainer.atomic import atomic_write_json as atomic_write_json
+from trainer.errors import MAX_PROCESSES as MAX_PROCESSES
+from trainer.errors import SEED_MAX as SEED_MAX
+from trainer.errors import StudyStop as StudyStop
 from trainer.errors import UserError as UserError
+from trainer.errors import at_most as at_most
+from trainer.errors import check_finite as check_finite
+from trainer.errors import check_seed as check_seed
+from trainer.errors import finite as finite
+from trainer.errors import path_text as path_text
+from trainer.errors import plain_name as plain_name
+from trainer.errors import shown as shown
+from trainer.errors import writable_dir as writable_dir
 from trainer.hardware import cpu_count as cpu_count
 
 if TYPE_CHECKING:
@@ -31,6 +44,8 @@ if TYPE_CHECKING:
     from optuna.storages import BaseStorage
 
 PRUNER_ATTR = "quantsweep.pruner"  # study user attr: {"kind": ..., "kwargs": {...}}
+# study user attr: what the objective depends on besides the searched params (data_hash, ...)
+FINGERPRINT_ATTR = "quantsweep.fingerprint"
 PRUNERS = ("median", "hyperband", "wilcoxon", "threshold", "none")
 
 # Defaults per pruner; hydra.sweeper.pruner_kwargs overrides any of them.
@@ -95,7 +110,8 @@ def open_storage(spec: str) -> BaseStorage:
     except OSError as exc:  # a parent that is a file, a directory as the journal, read-only fs
         reason = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror
         raise UserError(
-            f"journal storage {path}: cannot open ({reason or exc}: {exc.filename});"
+            f"journal storage {shown(str(path))}: cannot open ({reason or exc}:"
+            f" {shown(str(exc.filename))});"
             " set hydra.sweeper.storage (or artifacts_dir) to a writable file path"
         ) from None
 
@@ -174,6 +190,13 @@ def build_pruner(spec: dict[str, Any]) -> BasePruner:
     except (TypeError, ValueError) as exc:
         raise UserError(f"hydra.sweeper.pruner_kwargs for {kind}: {exc}") from None
     return pruner
+
+
+def study_data_hash(trial: optuna.trial.Trial) -> str | None:
+    """The data hash a study was started on (None: not recorded, or searched by design)."""
+    fingerprint = trial.study.user_attrs.get(FINGERPRINT_ATTR)
+    value = fingerprint.get("data_hash") if isinstance(fingerprint, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def load_trial(study_name: str, storage: str, number: int) -> optuna.trial.Trial | None:

@@ -7,7 +7,16 @@ from dataclasses import dataclass, field
 from omegaconf import MISSING
 
 from trainer.data.calendar import Calendar, make_calendar
-from trainer.errors import UserError, at_least, in_range, one_of
+from trainer.errors import (
+    MAX_WINDOW_HOURS,
+    WINDOW_WHY,
+    UserError,
+    at_most,
+    check_seed,
+    in_range,
+    one_of,
+    path_text,
+)
 
 
 @dataclass
@@ -28,6 +37,10 @@ class DataConfig:
     # Missing hours are forward-filled up to this many hours; longer gaps split the series
     # into segments that no feature window, label or sequence window crosses.
     max_ffill_hours: int = 2
+    # Prices a feed got wrong (a value past 1e18, a bad tick more than 10x its neighbours, an
+    # open or close outside [low, high]): error (naming file, column, row) | drop (the rows
+    # become missing hours) | clip (open/close into [low, high]; the rest dropped), with a warning
+    bad_prices: str = "error"
     # When the market trades: 24/7 | fx (closed Fri 22:00 to Sun 22:00 UTC) | weekly (closures
     # below). Closed hours are not gaps: windows, labels and the fill limit count open hours.
     calendar: str = "24/7"
@@ -35,7 +48,14 @@ class DataConfig:
     closed_rows: str = "error"  # rows stamped in closed hours: error | drop (e.g. DST shifts)
 
     def __post_init__(self) -> None:
-        at_least("data.max_ffill_hours", self.max_ffill_hours, 0)
+        one_of("data.bad_prices", self.bad_prices, ("error", "drop", "clip"))
+        in_range(
+            "data.max_ffill_hours",
+            self.max_ffill_hours,
+            0,
+            168,
+            "hours of prices invented by holding the last one; beyond a week, a gap",
+        )
         one_of("data.closed_rows", self.closed_rows, ("error", "drop"))
         self.trading_calendar()  # refuses a bad calendar before any work
 
@@ -54,26 +74,58 @@ class SyntheticDataConfig(DataConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_seed("data.seed", self.seed)
         if not 0.0 <= self.signal_strength < 1.0:
             raise UserError(f"data.signal_strength={self.signal_strength}: must be in [0, 1)")
 
 
+def check_date(key: str, value: str | None) -> None:
+    """UserError unless ``value`` is None or a date pandas reads (YYYY-MM-DD[ HH:MM])."""
+    if value is None:
+        return
+    import pandas as pd
+
+    try:
+        pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise UserError(f"{key}={value!r}: not a date (use YYYY-MM-DD)") from None
+
+
 @dataclass
-class CsvDataConfig(DataConfig):
+class FileDataConfig(DataConfig):
+    path: str = MISSING
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        path_text("data.path", self.path)
+
+
+@dataclass
+class TableFileDataConfig(FileDataConfig):
+    """One hourly market table in a file, optionally cut to [start, end] (UTC, inclusive)."""
+
+    start: str | None = None  # null: from the file's first row
+    end: str | None = None  # null: to its last row; a date means through the end of that day
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_date("data.start", self.start)
+        check_date("data.end", self.end)
+
+
+@dataclass
+class CsvDataConfig(TableFileDataConfig):
     source: str = "csv"
-    path: str = MISSING
 
 
 @dataclass
-class ParquetDataConfig(DataConfig):
+class ParquetDataConfig(TableFileDataConfig):
     source: str = "parquet"
-    path: str = MISSING
 
 
 @dataclass
-class NpzDataConfig(DataConfig):
+class NpzDataConfig(FileDataConfig):
     source: str = "npz"
-    path: str = MISSING
 
 
 ROLES = ("price", "futures", "futures_mark", "funding", "macro", "onchain")
@@ -104,11 +156,19 @@ class JoinedDataConfig(DataConfig):
     start: str | None = None  # trim the price file's index (UTC dates, inclusive)
     end: str | None = None
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        path_text("data.root", self.root)
+        for key, spec in self.files.items():
+            path_text(f"data.files.{key}.path", spec.path)
+
 
 def _windows(key: str, values: list[int], low: int = 1) -> None:
     for v in values:
         if not isinstance(v, int) or v < low:
             raise UserError(f"{key}={list(values)}: every window must be an integer >= {low}")
+        at_most(key, v, MAX_WINDOW_HOURS, WINDOW_WHY)
+    at_most(f"{key} (count)", len(values), 32, "each window is a feature column per role")
 
 
 @dataclass

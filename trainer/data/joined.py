@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from trainer.data.config import ROLES, JoinedDataConfig, RoleFileConfig
-from trainer.data.files import read_csv, read_parquet
+from trainer.data.files import Recent, read_csv, read_parquet
 from trainer.data.validate import (
     PRICE,
     _check_nan_runs,
@@ -39,8 +39,12 @@ from trainer.errors import UserError
 HOURLY_ROLES = ("price", "futures", "futures_mark")
 
 
-def load_joined(cfg: JoinedDataConfig) -> pd.DataFrame:
-    """The market table joined from ``cfg.files`` under ``cfg.root`` (see module doc)."""
+def load_joined(cfg: JoinedDataConfig, recent: Recent | None = None) -> pd.DataFrame:
+    """The market table joined from ``cfg.files`` under ``cfg.root`` (see module doc).
+
+    ``recent``: the price file is read from its end back to the hours asked for, every other
+    file back to the price rows read, less its lag and how long its values are held.
+    """
     root = Path(cfg.root)
     if not root.is_dir():
         raise UserError(f"data.root={cfg.root}: folder not found (relative to {Path.cwd()})")
@@ -52,10 +56,17 @@ def load_joined(cfg: JoinedDataConfig) -> pd.DataFrame:
             f"data.files: exactly one file must have role 'price' (found {len(prices)}: "
             f"{', '.join(prices) or 'none'})"
         )
-    # Read and validate every file before joining anything.
+    # Read and validate every file before joining anything (the price file first: with
+    # ``recent`` it says how far back the others are needed).
+    first = cfg.files[prices[0]]
     parts = {
-        key: _read_role(key, spec, root, cfg.max_ffill_hours) for key, spec in cfg.files.items()
+        prices[0]: _read_role(prices[0], first, root, cfg.max_ffill_hours, cfg.bad_prices, recent)
     }
+    if recent is not None:
+        recent = Recent(since=pd.DatetimeIndex(parts[prices[0]].index)[0])
+    for key, spec in cfg.files.items():
+        if key not in parts:
+            parts[key] = _read_role(key, spec, root, cfg.max_ffill_hours, cfg.bad_prices, recent)
     # Fill the price file's short gaps first, so every other role lands on the final hours.
     calendar = cfg.trading_calendar()
     spec = cfg.files[prices[0]]
@@ -84,12 +95,24 @@ def _check_spec(key: str, spec: RoleFileConfig) -> None:
         raise UserError(f"data.files.{key}.max_stale_hours={spec.max_stale_hours}: must be >= 0")
 
 
-def _read_role(key: str, spec: RoleFileConfig, root: Path, max_ffill: int) -> pd.DataFrame:
+def _read_role(
+    key: str,
+    spec: RoleFileConfig,
+    root: Path,
+    max_ffill: int,
+    bad_prices: str = "error",
+    recent: Recent | None = None,
+) -> pd.DataFrame:
     """One file as a frame of its table columns, indexed by the file's own (UTC) timestamps."""
     path = root / spec.path
     if not path.is_file():
         raise UserError(f"data.files.{key}.path={spec.path}: file not found under {root}")
-    raw = read_parquet(path) if path.suffix == ".parquet" else read_csv(path, spec.time_column)
+    if path.suffix == ".parquet":
+        raw = read_parquet(path)
+    else:
+        # A value is used lag_hours after its stamp and held max_stale_hours: read that far back.
+        back = spec.lag_hours + max(spec.max_stale_hours, max_ffill) + 24
+        raw = read_csv(path, spec.time_column, recent, back)
     origin = f"data file {path}"
     if len(raw) == 0:
         raise UserError(f"{origin}: no data rows")
@@ -108,7 +131,8 @@ def _read_role(key: str, spec: RoleFileConfig, root: Path, max_ffill: int) -> pd
     if spec.role in HOURLY_ROLES:
         for old, new in mapping.items():
             _check_nan_runs(frame[new].to_numpy(), origin, old, max_ffill)
-        _check_values(frame.rename(columns={v: k for k, v in mapping.items()}), origin)
+        named = frame.rename(columns={v: k for k, v in mapping.items()})  # as in the file
+        frame = _check_values(named, origin, bad_prices).rename(columns=mapping)
     return frame
 
 

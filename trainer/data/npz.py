@@ -28,14 +28,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from trainer.atomic import atomic_write
 from trainer.data.config import DataConfig, NpzDataConfig
 from trainer.data.table import Table, segments_of
 from trainer.errors import UserError
@@ -89,33 +88,11 @@ def write_splits(out_dir: Path, table: Table, fold: Fold, embargo_hours: int) ->
         (ONE_HOUR, one, ["dir_1h", "ret_1h"]),
     ):
         path = out_dir / name
-        _atomic_npz(path, arrays)
+        atomic_write(path, lambda fh, a=arrays: np.savez(fh, **a))  # type: ignore[misc]
         meta = {**sidecar, "file": name, "labels": labels, "sha256": _sha256(path)}
-        _atomic_text(path.with_suffix(".json"), json.dumps(meta, indent=2))
+        atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=2))
         written.append(path)
     return written
-
-
-def _atomic_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)  # type: ignore[arg-type]
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _sha256(path: Path) -> str:

@@ -12,6 +12,13 @@ Market columns by role (any subset beyond ``close``):
 - funding: ``funding_rate`` (per 8h settlement);
 - macro: ``macro_<name>``; on-chain: ``onchain_<name>``.
 
+Prices a feed gets wrong (``data.bad_prices``, see ``screen_prices``): a value beyond
+``MAX_ABS``, a price that jumps more than ``MAX_JUMP`` times in an hour and comes back (a bad
+tick), or an open or close outside its bar's [low, high], is an error naming the row by default;
+``drop`` removes such rows (each becomes a missing hour) and ``clip`` puts open and close back
+inside [low, high] and drops the rest, each with a warning. A jump that does not come back
+within ``SPIKE_HOURS`` (units changed mid-file) is always an error.
+
 Price and futures columns may start late (NaN before the first value); later NaN runs of at most
 ``max_ffill_hours`` are forward-filled, longer ones are an error. Funding, macro and on-chain
 columns are slower than the table: they are held (forward-filled) from each known value.
@@ -19,6 +26,7 @@ columns are slower than the table: they are held (forward-filled) from each know
 
 from __future__ import annotations
 
+import logging
 import re
 
 import numpy as np
@@ -37,6 +45,14 @@ ALLOWED = (
     "macro_<name>, onchain_<name>"
 )
 POSITIVE = ("open", "high", "low", "close", *FUTURES)
+BAD_PRICES = ("error", "drop", "clip")
+# No market quotes beyond this: every square and sum of the features stays far from overflow.
+MAX_ABS = 1e18
+# An hourly move beyond this factor (either way) is a bad tick when it comes back within
+# SPIKE_HOURS, and a change of units when it does not.
+MAX_JUMP = 10.0
+SPIKE_HOURS = 24
+log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _UTC_SUFFIX = re.compile(r"(?:Z|[+-]00:?00)$")
 
@@ -167,7 +183,7 @@ def _check_nan_runs(values: np.ndarray, origin: str, column: str, max_hours: int
         )
 
 
-def _check_values(table: pd.DataFrame, origin: str) -> None:
+def _check_values(table: pd.DataFrame, origin: str, bad_prices: str = "error") -> pd.DataFrame:
     for col in POSITIVE:
         if col in table.columns:
             bad = (table[col] <= 0).to_numpy()
@@ -186,6 +202,109 @@ def _check_values(table: pd.DataFrame, origin: str) -> None:
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise UserError(f"{_where(origin, 'high', row)}: high below low")
+    return screen_prices(table, origin, bad_prices)
+
+
+def _spikes_and_jumps(values: np.ndarray) -> tuple[list[tuple[int, int]], list[int]]:
+    """Rows of bad ticks (first, last) and of level shifts in one price column (NaN ignored).
+
+    A move beyond MAX_JUMP that the price undoes within SPIKE_HOURS rows (back within MAX_JUMP
+    of the level before it) is a bad tick; one it never undoes is a level shift.
+    """
+    rows = np.flatnonzero(np.isfinite(values) & (values > 0))
+    if rows.size < 2:
+        return [], []
+    logs = np.log(values[rows])
+    step = np.diff(logs)
+    limit = np.log(MAX_JUMP)
+    big = np.flatnonzero(np.abs(step) > limit) + 1  # positions in `rows` entering a move
+    spikes, jumps = [], []
+    i = 0
+    while i < len(big):
+        start = big[i]
+        back = None
+        for j in range(i + 1, len(big)):
+            end = big[j]
+            if rows[end] - rows[start] > SPIKE_HOURS:
+                break
+            if abs(logs[end] - logs[start - 1]) <= limit:
+                back = j
+                break
+        if back is None:
+            jumps.append(int(rows[start]))
+            i += 1
+        else:
+            spikes.append((int(rows[start]), int(rows[big[back] - 1])))
+            i = back + 1
+    return spikes, jumps
+
+
+def screen_prices(table: pd.DataFrame, origin: str, policy: str = "error") -> pd.DataFrame:
+    """Apply ``data.bad_prices`` (see the module doc) to a parsed table; rows as in the file."""
+    bad = np.zeros(len(table), dtype=bool)
+    first: tuple[int, str, str] | None = None
+
+    def found(rows: np.ndarray, column: str, what: str) -> None:
+        nonlocal first
+        if rows.size and (first is None or rows[0] < first[0]):
+            first = (int(rows[0]), column, what)
+        bad[rows] = True
+
+    for col in table.columns:
+        values = table[col].to_numpy()
+        huge = np.flatnonzero(np.abs(np.nan_to_num(values)) > MAX_ABS)
+        found(huge, col, f"{values[huge[0]] if huge.size else 0:g} is beyond {MAX_ABS:g}")
+    for col in (c for c in POSITIVE if c in table.columns):
+        values = np.where(bad, np.nan, table[col].to_numpy())
+        spikes, jumps = _spikes_and_jumps(values)
+        if jumps:
+            row = jumps[0]
+            raise UserError(
+                f"{_where(origin, col, row)}: the price moves more than {MAX_JUMP:g}x in an hour"
+                f" and stays there for over {SPIKE_HOURS} hours (units changed?); fix the file"
+            )
+        for a, b in spikes:
+            found(
+                np.arange(a, b + 1),
+                col,
+                f"a bad tick: more than {MAX_JUMP:g}x its neighbours, back within"
+                f" {b - a + 1} hour(s)",
+            )
+    if {"high", "low"} <= set(table.columns):
+        high, low = table["high"].to_numpy(), table["low"].to_numpy()
+        for col in ("open", "close"):
+            if col in table.columns:
+                v = table[col].to_numpy()
+                outside = np.flatnonzero((v > high * (1 + 1e-9)) | (v < low * (1 - 1e-9)))
+                if policy != "clip":
+                    found(outside, col, f"{col} outside the bar's [low, high]")
+                elif outside.size:
+                    table = table.copy()
+                    table[col] = np.clip(v, low, high)
+                    log.warning(
+                        "%s: %d %s value(s) outside [low, high] clipped (data.bad_prices=clip),"
+                        " the first at row %d",
+                        _where(origin, col),
+                        outside.size,
+                        col,
+                        int(outside[0]) + 1,
+                    )
+    if first is None:
+        return table
+    row, col, what = first
+    if policy == "error":
+        raise UserError(
+            f"{_where(origin, col, row)}: {what}; fix the file, or set data.bad_prices=drop"
+            " (drop such rows) or clip (clip open/close into [low, high], drop the rest)"
+        )
+    log.warning(
+        "%s: %s; %d row(s) with bad prices dropped (data.bad_prices=%s), each now a missing hour",
+        _where(origin, col, row),
+        what,
+        int(bad.sum()),
+        policy,
+    )
+    return table[~bad]
 
 
 def market_table(
@@ -194,6 +313,7 @@ def market_table(
     max_ffill_hours: int,
     calendar: Calendar = ALWAYS_OPEN,
     closed_rows: str = "error",
+    bad_prices: str = "error",
 ) -> pd.DataFrame:
     """Validate a raw table (a ``timestamp`` column plus role columns) into the market table."""
     if len(raw) == 0:
@@ -219,7 +339,7 @@ def market_table(
     for col in roles:
         if not held_column(col):
             _check_nan_runs(table[col].to_numpy(), origin, col, max_ffill_hours)
-    _check_values(table, origin)
+    table = _check_values(table, origin, bad_prices)
     return finish(open_rows(table, origin, calendar, closed_rows), max_ffill_hours, calendar)
 
 

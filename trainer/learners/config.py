@@ -11,7 +11,19 @@ from dataclasses import dataclass, field
 
 from omegaconf import MISSING, OmegaConf
 
-from trainer.errors import UserError, at_least, in_range, one_of
+from trainer.errors import (
+    BATCH_WHY,
+    MAX_BATCH,
+    MAX_ROUNDS,
+    ROUNDS_WHY,
+    UserError,
+    at_least,
+    at_most,
+    in_range,
+    one_of,
+)
+
+WIDTH_WHY = "parameters and activation memory grow with the network's size"
 
 
 @dataclass
@@ -35,14 +47,16 @@ class XGBoostConfig(ModelConfig):
     report_every: int = 10  # rounds between reports of the validation objective to a trial
 
     def __post_init__(self) -> None:
-        at_least("model.n_estimators", self.n_estimators, 1)
-        in_range("model.max_depth", self.max_depth, 1, 16)
+        in_range("model.n_estimators", self.n_estimators, 1, MAX_ROUNDS, ROUNDS_WHY)
+        in_range("model.max_depth", self.max_depth, 1, 16, "tree size doubles with each level")
         in_range("model.learning_rate", self.learning_rate, 1e-5, 1.0)
         in_range("model.subsample", self.subsample, 0.05, 1.0)
         in_range("model.colsample_bytree", self.colsample_bytree, 0.05, 1.0)
         at_least("model.min_child_weight", self.min_child_weight, 0.0)
         at_least("model.reg_lambda", self.reg_lambda, 0.0)
-        at_least("model.early_stopping_rounds", self.early_stopping_rounds, 0)
+        in_range(
+            "model.early_stopping_rounds", self.early_stopping_rounds, 0, MAX_ROUNDS, ROUNDS_WHY
+        )
         at_least("model.report_every", self.report_every, 1)
 
 
@@ -63,8 +77,8 @@ class LightGBMConfig(ModelConfig):
     report_every: int = 10
 
     def __post_init__(self) -> None:
-        at_least("model.n_estimators", self.n_estimators, 1)
-        in_range("model.num_leaves", self.num_leaves, 2, 4096)
+        in_range("model.n_estimators", self.n_estimators, 1, MAX_ROUNDS, ROUNDS_WHY)
+        in_range("model.num_leaves", self.num_leaves, 2, 4096, "tree size grows with its leaves")
         if self.max_depth != -1:
             in_range("model.max_depth", self.max_depth, 1, 32)
         in_range("model.learning_rate", self.learning_rate, 1e-5, 1.0)
@@ -73,7 +87,9 @@ class LightGBMConfig(ModelConfig):
         in_range("model.feature_fraction", self.feature_fraction, 0.05, 1.0)
         at_least("model.min_child_samples", self.min_child_samples, 1)
         at_least("model.reg_lambda", self.reg_lambda, 0.0)
-        at_least("model.early_stopping_rounds", self.early_stopping_rounds, 0)
+        in_range(
+            "model.early_stopping_rounds", self.early_stopping_rounds, 0, MAX_ROUNDS, ROUNDS_WHY
+        )
         at_least("model.report_every", self.report_every, 1)
 
 
@@ -96,15 +112,21 @@ class SequenceConfig(ModelConfig):
     grad_clip: float = 1.0  # max gradient norm; recurrent nets spike without it
 
     def _check_common(self) -> None:
-        in_range("model.sequence_len", self.sequence_len, 2, 512)
+        in_range(
+            "model.sequence_len",
+            self.sequence_len,
+            2,
+            512,
+            "hours each window holds: memory and time grow with it (attention: with its square)",
+        )
         in_range("model.dropout", self.dropout, 0.0, 0.9)
         in_range("model.learning_rate", self.learning_rate, 1e-6, 1.0)
         at_least("model.weight_decay", self.weight_decay, 0.0)
-        at_least("model.batch_size", self.batch_size, 1)
+        in_range("model.batch_size", self.batch_size, 1, MAX_BATCH, BATCH_WHY)
         if self.micro_batch_size is not None:
-            at_least("model.micro_batch_size", self.micro_batch_size, 0)
-        at_least("model.max_epochs", self.max_epochs, 1)
-        at_least("model.patience", self.patience, 1)
+            in_range("model.micro_batch_size", self.micro_batch_size, 0, MAX_BATCH, BATCH_WHY)
+        in_range("model.max_epochs", self.max_epochs, 1, MAX_ROUNDS, ROUNDS_WHY)
+        in_range("model.patience", self.patience, 1, MAX_ROUNDS, ROUNDS_WHY)
         at_least("model.train_stride", self.train_stride, 1)
         if self.max_batches_per_epoch is not None:
             at_least("model.max_batches_per_epoch", self.max_batches_per_epoch, 1)
@@ -121,8 +143,8 @@ class LSTMConfig(SequenceConfig):
 
     def __post_init__(self) -> None:
         self._check_common()
-        in_range("model.hidden_dim", self.hidden_dim, 1, 4096)
-        in_range("model.num_layers", self.num_layers, 1, 8)
+        in_range("model.hidden_dim", self.hidden_dim, 1, 4096, WIDTH_WHY)
+        in_range("model.num_layers", self.num_layers, 1, 8, WIDTH_WHY)
 
 
 @dataclass
@@ -135,10 +157,10 @@ class TransformerConfig(SequenceConfig):
 
     def __post_init__(self) -> None:
         self._check_common()
-        in_range("model.d_model", self.d_model, 1, 4096)
-        in_range("model.num_heads", self.num_heads, 1, 64)
-        in_range("model.num_layers", self.num_layers, 1, 16)
-        in_range("model.feedforward_dim", self.feedforward_dim, 1, 16384)
+        in_range("model.d_model", self.d_model, 1, 4096, WIDTH_WHY)
+        in_range("model.num_heads", self.num_heads, 1, 64, WIDTH_WHY)
+        in_range("model.num_layers", self.num_layers, 1, 16, WIDTH_WHY)
+        in_range("model.feedforward_dim", self.feedforward_dim, 1, 16384, WIDTH_WHY)
         if self.d_model % self.num_heads:
             raise UserError(
                 f"model.num_heads={self.num_heads} does not divide model.d_model={self.d_model}:"
@@ -201,6 +223,7 @@ class EnsembleConfig(ModelConfig):
         in_range("model.meta_fraction", self.meta_fraction, 0.05, 0.5)
         if not self.members:
             raise UserError("model.members: empty; list at least one member (model: or path:)")
+        at_most("model.members", len(self.members), 32, "each member is a model trained in the run")
         names = [m.name for m in self.members]
         for i, member in enumerate(self.members):
             member.check(f"model.members[{i}]")

@@ -1,0 +1,38 @@
+"""python -m evaluation.campaign [campaign=phase2] [campaign.key=value ...] [run override ...]
+python -m evaluation.campaign compare='[REPORT,REPORT,...]'
+
+Composes conf/campaign_run.yaml and calls ``evaluation.campaign.run.run``. Overrides of the
+studies' trainer config may be given bare (``data=binance_btc data.root=...``). Exit code 0:
+every step done, 1: some step failed (the leaderboard says which), 2: user error (one line).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from evaluation.campaign.config import register
+from evaluation.cli import route_overrides
+from trainer.cli import fail, run_entrypoint
+from trainer.errors import UserError
+
+register()
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="campaign_run")
+def main(cfg: DictConfig) -> None:
+    from evaluation.campaign.run import run, to_schema
+
+    try:
+        code = run(to_schema(cfg))
+    except UserError as exc:  # here, not in Hydra's job runner, which would add a line
+        fail(str(exc))
+    if code:
+        raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    sys.argv = [sys.argv[0], *route_overrides(sys.argv[1:])]
+    run_entrypoint(main)
