@@ -1,10 +1,11 @@
 """python benchmarks/trial_reuse.py [--trials 6] [--rounds 10,300]
 
 What the trials of a sweep gain from sharing one process: the time of ``train()`` per trial
-with the per-process memos (prepared folds, XGBoost DMatrix and its histogram index, LightGBM
-Dataset) against the same trials with every memo off (each trial prepares its fold and builds
-its library data again, as before the memos), measured in this run, in one process, the two
-modes interleaved trial by trial. Both modes must give identical objectives (checked).
+with the trial cache the sweeper's warm-up hands its jobs (prepared folds, XGBoost DMatrix and
+its histogram index, LightGBM Dataset: ``trainer.trial_cache``) against the same trials with a
+cache that shares the table only (each trial prepares its fold and builds its library data
+again), measured in this run, in one process, the two modes interleaved trial by trial. Both
+modes must give identical objectives (checked).
 
 For XGBoost and LightGBM on the embedded market, holdout split, at a few boosting-round counts
 (10 is a trial pruned at its first report; 300 with early stopping a complete one), and for a
@@ -21,8 +22,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,18 +43,6 @@ PARAMS = {
 }
 
 
-@contextmanager
-def memos_off() -> Iterator[None]:
-    """Every trial builds its fold and library data afresh, as a single run does."""
-    from trainer.memo import keep_between_runs
-
-    keep_between_runs(False)
-    try:
-        yield
-    finally:
-        keep_between_runs()  # as the sweeper's warm-up leaves a process that runs trials
-
-
 def compose_cfg(overrides: list[str]) -> Any:
     from hydra import compose, initialize_config_dir
 
@@ -66,7 +53,7 @@ def compose_cfg(overrides: list[str]) -> Any:
         return compose("train", overrides=["progress=false", *overrides])
 
 
-def one_trial(cfg: Any, params: dict[str, Any]) -> tuple[float, float]:
+def one_trial(cfg: Any, params: dict[str, Any], cache: Any) -> tuple[float, float]:
     from omegaconf import open_dict
 
     from trainer.train import train
@@ -76,24 +63,25 @@ def one_trial(cfg: Any, params: dict[str, Any]) -> tuple[float, float]:
             cfg.model[key] = value
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
-        objective = train(cfg, Path(d))
+        objective = train(cfg, Path(d), cache=cache)
         return time.perf_counter() - t0, objective
 
 
 def case(overrides: list[str], family: str, trials: int) -> dict[str, Any]:
-    from trainer.memo import keep_between_runs
+    from trainer.trial_cache import TrialCache
+    from trainer.tuning import warm_up
 
-    keep_between_runs()  # what the sweeper's warm-up does in each process that runs trials
     cfg = compose_cfg([f"model={family}", *overrides])
+    # what the sweeper's warm-up hands each job, and a cache that keeps the table only
+    modes = {"memo": warm_up(cfg)["trial_cache"], "fresh": TrialCache(share_folds=False)}
     times: dict[str, list[float]] = {"memo": [], "fresh": []}
-    one_trial(cfg, PARAMS[family][0])  # the table, imports and the memos' first build
-    modes: dict[str, Callable[[], Any]] = {"memo": contextmanager(_noop), "fresh": memos_off}
+    for cache in modes.values():
+        one_trial(cfg, PARAMS[family][0], cache)  # the table, imports and the cache's first build
     for i in range(trials):
         params = PARAMS[family][i % len(PARAMS[family])]
         objectives = {}
-        for mode, ctx in modes.items():
-            with ctx():
-                seconds, objectives[mode] = one_trial(cfg, params)
+        for mode, cache in modes.items():
+            seconds, objectives[mode] = one_trial(cfg, params, cache)
             times[mode].append(seconds)
         if objectives["memo"] != objectives["fresh"]:
             raise SystemExit(f"{family} {overrides}: objectives differ: {objectives}")
@@ -103,10 +91,6 @@ def case(overrides: list[str], family: str, trials: int) -> dict[str, Any]:
         "fresh_s_per_trial": round(fresh, 4),
         "memo_vs_fresh": round(memo / fresh, 3),
     }
-
-
-def _noop() -> Iterator[None]:
-    yield
 
 
 def main() -> None:

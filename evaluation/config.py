@@ -209,4 +209,4 @@ class EvaluationConfig:
 
 def register() -> None:
     ConfigStore.instance().store(name="evaluation_schema", node=EvaluationConfig)
-    ConfigStore.instance().store(group="schema/tracking", name="tracking", node=TrackingConfig)
+    ConfigStore.instance().store(name="schema_tracking", node=TrackingConfig)

@@ -18,7 +18,7 @@ import pandas as pd
 from evaluation.config import WalkForwardConfig
 from trainer.artifacts import git_revision, package_versions
 from trainer.config import TrainConfig, to_dict
-from trainer.dataset import Prepared, Table, prepare_memoised
+from trainer.dataset import Prepared, Table, prepare
 from trainer.errors import UserError
 from trainer.fit import calibrate_on, evaluate_scores, objective_spec
 from trainer.learners import build_learner
@@ -77,9 +77,7 @@ def refit(conf: TrainConfig, context: FitContext, table: Table, fold: Fold) -> R
     from dataclasses import replace
 
     spec = objective_spec(conf)
-    prepared = prepare_memoised(
-        table, fold, conf.target.hours, conf.target.task, conf.features.constant_tol
-    )
+    prepared = prepare(table, fold, conf.target.hours, conf.target.task, conf.features.constant_tol)
     context = replace(
         context,
         feature_names=tuple(prepared.feature_names),

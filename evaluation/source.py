@@ -153,11 +153,3 @@ def _parse_json(path: Path, data: bytes) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise UserError(f"{path}: expected a JSON object")
     return parsed
-
-
-def train_config_dict(conf: TrainConfig) -> dict[str, Any]:
-    """The resolved config as plain data (for reports, manifests and hashing)."""
-    from trainer.config import to_dict
-
-    data: dict[str, Any] = to_dict(conf)
-    return data

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,25 +26,6 @@ TINY = [
     "progress=false",
     "hardware.threads=1",
 ]
-
-
-@pytest.fixture
-def keeping() -> Iterator[None]:
-    """This process keeps prepared folds and library data between runs, as a sweep's do."""
-    import threading
-
-    import trainer.dataset
-    from trainer.learners import library_data
-    from trainer.memo import keep_between_runs
-
-    # nothing kept from earlier tests in this process
-    trainer.dataset._PREPARED_OF[0] = None
-    library_data._local = threading.local()
-    keep_between_runs()
-    yield
-    keep_between_runs(False)
-    trainer.dataset._PREPARED.clear()
-    library_data._local = threading.local()
 
 
 @pytest.fixture
@@ -73,3 +54,15 @@ def run_cli(
         timeout=timeout,
         env=full_env,
     )
+
+
+class RecordingReporter:
+    """Keeps every value a learner reports (what a trial would receive)."""
+
+    active = True
+
+    def __init__(self) -> None:
+        self.values: list[tuple[int, float]] = []
+
+    def report(self, value: float, step: int) -> None:
+        self.values.append((step, value))

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import DictConfig
 
+from tests.causality import assert_causal, drop_after, noise_after, truncate_after
 from trainer.config import validate
 from trainer.data.calendar import ALWAYS_OPEN, FX, Calendar, epoch_hours, make_calendar
-from trainer.data.causality import assert_causal, drop_after, noise_after, truncate_after
 from trainer.data.config import ClosureConfig, FeaturesConfig
 from trainer.data.features import FAMILIES, build_features
 from trainer.data.gaps import fill_short_gaps, gap_report, position_in_segment, segments

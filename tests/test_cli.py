@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY, run_cli
+from tests.conftest import CONF, TINY, run_cli
 from trainer.cli import OPENMP_SPINCOUNT, process_defaults
 
 
@@ -29,6 +29,19 @@ def test_seed_list_multirun_runs_three_jobs_in_one_directory(tmp_path: Path) -> 
         json.loads((sweep_dir / str(i) / "metadata.json").read_text())["seed"] for i in range(3)
     )
     assert seeds == [0, 1, 2]
+
+
+@pytest.mark.parametrize("module", ["trainer", "evaluation"])
+def test_help_names_the_program_and_lists_only_the_groups_a_user_picks_from(
+    module: str, tmp_path: Path
+) -> None:
+    res = run_cli(module, "--help", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(f"python -m {module} ")
+    assert "powered by Hydra" not in res.stdout.splitlines()[0]
+    groups = res.stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
+    listed = {line.split(":")[0] for line in groups.splitlines()[2:] if ":" in line}
+    assert listed == {p.name for p in CONF.iterdir() if p.is_dir()}  # conf/'s groups, no schema/*
 
 
 @pytest.mark.parametrize(

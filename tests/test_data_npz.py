@@ -10,10 +10,11 @@ import pytest
 
 from tests.conftest import TINY
 from trainer.data.config import FeaturesConfig, NpzDataConfig, SyntheticDataConfig
-from trainer.data.npz import MULTI, ONE_HOUR, main, read_npz, read_table, write_splits
+from trainer.data.npz import MULTI, ONE_HOUR, read_npz, read_table, write_splits
 from trainer.dataset import build_table, prepare
 from trainer.errors import UserError
 from trainer.splits import holdout
+from trainer.write_splits import main
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def test_training_from_the_npz_gives_the_same_metrics_as_from_its_source(
 
     common = [f"target.horizon={horizon}", f"artifacts_dir={tmp_path / 'artifacts'}"]
     train(compose_cfg(*common), tmp_path / "from_table")
-    main([*TINY, *common])  # python -m trainer.data.npz <the same overrides>
+    main([*TINY, *common])  # python -m trainer.write_splits <the same overrides>
     npz = tmp_path / "artifacts" / "datasets" / (MULTI if horizon == "4h" else ONE_HOUR)
     not_data = [o for o in TINY if not o.startswith("data.")]
     cfg = compose_cfg(*not_data, *common, "data=npz", f"data.path={npz}", tiny=False)

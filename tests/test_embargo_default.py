@@ -11,8 +11,8 @@ import numpy as np
 from omegaconf import DictConfig
 
 from tests.conftest import TINY
-from trainer.data.npz import main as write_npz
 from trainer.train import train
+from trainer.write_splits import main as write_npz
 
 
 def _gaps(bounds: dict[str, list[str]]) -> tuple[np.timedelta64, np.timedelta64]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import RecordingReporter
 from tests.test_ensemble_helpers import (
     TINY_TREES,
     WindowStub,
@@ -18,7 +19,7 @@ from tests.test_ensemble_helpers import (
 )
 from trainer.errors import UserError
 from trainer.learners import REGISTRY, build_learner, load_learner, save_learner
-from trainer.learners.base import Learner, NullReporter, RecordingReporter, SplitData
+from trainer.learners.base import Learner, NullReporter, SplitData
 from trainer.learners.config import MemberConfig
 from trainer.learners.ensemble import EnsembleLearner, meta_parts
 

@@ -21,9 +21,15 @@ from trainer.artifacts import save_run
 from trainer.config import validate
 from trainer.errors import UserError
 from trainer.learners.base import FitContext, NullReporter, SplitData
-from trainer.learners.config import EnsembleConfig, LSTMConfig, MemberConfig, XGBoostConfig
+from trainer.learners.config import (
+    EnsembleConfig,
+    LSTMConfig,
+    MemberConfig,
+    XGBoostConfig,
+    member_params,
+)
 from trainer.learners.ensemble import EnsembleLearner, meta_parts
-from trainer.learners.ensemble_members import input_map, member_params
+from trainer.learners.ensemble_members import input_map
 from trainer.learners.trees import XGBoostLearner
 
 # ---- config ---------------------------------------------------------------------------------

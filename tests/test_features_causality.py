@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trainer.data.causality import (
+from tests.causality import (
     assert_causal,
     drop_after,
     lookahead_columns,

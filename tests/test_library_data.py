@@ -10,17 +10,18 @@ import numpy as np
 import pytest
 from omegaconf import DictConfig
 
-from trainer.dataset import Prepared, Table, prepare_memoised
+from trainer.dataset import Prepared, Table
 from trainer.learners.base import FitContext, NullReporter, SplitData
 from trainer.learners.config import LightGBMConfig, XGBoostConfig
 from trainer.learners.library_data import dmatrix, lgb_datasets
 from trainer.learners.trees import LightGBMLearner, XGBoostLearner
 from trainer.splits import Fold
 from trainer.train import train
+from trainer.trial_cache import TrialCache
 
 
-def _kept_fold(n: int = 4600, seed: int = 0) -> Prepared:
-    """A fold of a small table, prepared as a sweep's process keeps it."""
+def _kept_fold(n: int = 4600, seed: int = 0, cache: TrialCache | None = None) -> Prepared:
+    """A fold of a small table, prepared as a sweep's trial cache keeps it."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 8))
     returns = 0.01 * X[:, 0] + rng.normal(0.0, 0.01, n)
@@ -30,11 +31,14 @@ def _kept_fold(n: int = 4600, seed: int = 0) -> Prepared:
         X, [f"f{i}" for i in range(8)], timestamps, labels, np.zeros(n, np.int64), "h", "t"
     )
     fold = Fold("f", slice(0, n - 1600), slice(n - 1600, n - 800), slice(n - 800, n))
-    return prepare_memoised(table, fold, 1, "direction", 1e-12)
+    cache = cache or TrialCache()
+    cache._table = ("key", table)  # as cache.table(data, features) holds a built table
+    return cache.prepared(table, fold, 1, "direction", 1e-12)
 
 
 def _copy(part: SplitData) -> SplitData:
-    return SplitData(*(np.array(a) for a in vars(part).values()))
+    arrays = (part.X, part.y, part.returns, part.timestamps, part.segment)
+    return SplitData(*(np.array(a) for a in arrays))
 
 
 Learner = XGBoostLearner | LightGBMLearner
@@ -61,7 +65,6 @@ def _fit(params: Any, train: SplitData, valid: SplitData) -> Learner:
 
 
 @pytest.mark.parametrize("family", sorted(TRIALS))
-@pytest.mark.usefixtures("keeping")
 def test_trials_on_shared_parts_train_the_models_fresh_parts_would(family: str) -> None:
     fold = _kept_fold()
     first, second = TRIALS[family]
@@ -72,34 +75,35 @@ def test_trials_on_shared_parts_train_the_models_fresh_parts_would(family: str) 
     np.testing.assert_array_equal(shared.predict(fold.valid), fresh.predict(fold.valid))
 
 
-@pytest.mark.usefixtures("keeping")
-def test_only_the_arrays_of_a_kept_fold_get_the_same_library_objects() -> None:
+def test_only_the_parts_of_a_kept_fold_keep_their_library_objects() -> None:
     fold = _kept_fold()
     part, valid = fold.train, fold.valid
-    kept = dmatrix(part.X, part.y, 1)
-    assert dmatrix(part.X, part.y, 1) is kept
-    assert dmatrix(part.X, None, 1) is not kept  # labels are part of the key
-    assert dmatrix(part.X, part.y, 2) is not kept  # so is the thread count
-    # an equal copy, or a view a learner cuts from the part (an ensemble's meta split), is
-    # another array: built every time, never kept
-    copy, view = np.array(part.X), part.X[:100]
-    assert dmatrix(copy, part.y, 1) is not dmatrix(copy, part.y, 1)
-    assert dmatrix(view, part.y[:100], 1) is not dmatrix(view, part.y[:100], 1)
+    kept = dmatrix(part, 1)
+    assert dmatrix(part, 1) is kept
+    assert dmatrix(part, 1, label=False) is not kept  # labels are part of the key
+    assert dmatrix(part, 2) is not kept  # so is the thread count
+    # an equal copy, or a sub-range a learner cuts from the part (an ensemble's meta split),
+    # is another part: built every time, never kept
+    copy, view = _copy(part), part.subset(slice(0, 100))
+    assert dmatrix(copy, 1) is not dmatrix(copy, 1)
+    assert dmatrix(view, 1) is not dmatrix(view, 1)
     # LightGBM's bins depend on its seed (data_random_seed): one Dataset per seed
-    one = lgb_datasets(part.X, part.y, valid.X, valid.y, seed=1)
-    assert lgb_datasets(part.X, part.y, valid.X, valid.y, seed=1) is one
-    assert lgb_datasets(part.X, part.y, valid.X, valid.y, seed=2) is not one
-    # a new table (other data) drops the old folds and what was built from them
-    _kept_fold(seed=1)
-    assert dmatrix(part.X, part.y, 1) is not kept
+    one = lgb_datasets(part, valid, seed=1)
+    assert lgb_datasets(part, valid, seed=1) is one
+    assert lgb_datasets(part, valid, seed=2) is not one
+    # train binned against another valid part is binned again
+    assert lgb_datasets(part, fold.test, seed=1) is not one
+    # another trial cache (another process) has its own parts and objects
+    assert dmatrix(_kept_fold().train, 1) is not kept
 
 
-def test_a_process_that_keeps_nothing_builds_every_time() -> None:
-    from trainer.memo import keeping
+def test_a_run_without_a_trial_cache_builds_every_time() -> None:
+    from trainer.dataset import prepare
 
-    assert not keeping()  # a single run, an evaluation
-    part = _kept_fold().train
-    assert dmatrix(part.X, part.y, 1) is not dmatrix(part.X, part.y, 1)
+    table = _kept_fold().table
+    part = prepare(table, _kept_fold().fold, 1, "direction", 1e-12).train  # a single run's
+    assert part.library is None
+    assert dmatrix(part, 1) is not dmatrix(part, 1)
 
 
 @pytest.mark.parametrize(
@@ -109,17 +113,16 @@ def test_trials_in_one_process_prepare_their_fold_and_build_their_data_once(
     compose_cfg: Callable[..., DictConfig],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
     family: str,
     keep: bool,
 ) -> None:
-    # A sweep's process keeps them (its warm-up turns it on); a single run keeps nothing.
-    if keep:
-        request.getfixturevalue("keeping")
+    # A sweep's jobs share their process's trial cache; a single run has none.
+    cache = TrialCache() if keep else None
     import lightgbm
     import xgboost
 
-    import trainer.dataset
+    import trainer.fit
+    import trainer.trial_cache
 
     built = {"prepare": 0, "data": 0}
 
@@ -130,14 +133,16 @@ def test_trials_in_one_process_prepare_their_fold_and_build_their_data_once(
 
         return wrapped
 
-    monkeypatch.setattr(trainer.dataset, "prepare", counting("prepare", trainer.dataset.prepare))
+    real_prepare = trainer.trial_cache.prepare
+    monkeypatch.setattr(trainer.trial_cache, "prepare", counting("prepare", real_prepare))
+    monkeypatch.setattr(trainer.fit, "prepare", counting("prepare", real_prepare))
     library = (xgboost, "DMatrix") if family == "xgboost" else (lightgbm, "Dataset")
     monkeypatch.setattr(*library, counting("data", getattr(*library)))
     objectives = []
     param = "model.max_depth={}" if family == "xgboost" else "model.num_leaves={}"
     for trial, value in enumerate((3, 5, 3) if family == "xgboost" else (8, 16, 8)):
         cfg = compose_cfg(f"model={family}", param.format(value))
-        objectives.append(train(cfg, tmp_path / str(trial)))
+        objectives.append(train(cfg, tmp_path / str(trial), cache=cache))
     trials = 1 if keep else 3
     assert built["prepare"] == trials
     # XGBoost: train and valid to fit, valid and test to predict; LightGBM: train and valid

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from trainer.memo import Memo
-
-pytestmark = pytest.mark.usefixtures("keeping")
 
 
 def _memo(max_entries: int = 3, max_bytes: int = 100) -> tuple[Memo[int], list[str]]:
@@ -47,13 +43,3 @@ def test_entries_go_when_their_bytes_exceed_the_budget_but_the_newest_stays() ->
     assert len(memo) == 1
     _get(memo, built, "huge", 500)
     assert built == ["a", "b", "huge"]
-
-
-def test_nothing_is_kept_unless_the_process_keeps_values_between_runs() -> None:
-    from trainer.memo import keep_between_runs
-
-    keep_between_runs(False)  # a single run, an evaluation
-    memo, built = _memo()
-    _get(memo, built, "a", 1)
-    _get(memo, built, "a", 1)
-    assert built == ["a", "a"] and len(memo) == 0

@@ -13,10 +13,11 @@ import optuna
 import pytest
 from omegaconf import DictConfig
 
+from tests.conftest import RecordingReporter
 from trainer.config import validate
 from trainer.errors import UserError
 from trainer.learners import build_learner, load_learner, save_learner
-from trainer.learners.base import FitContext, Learner, NullReporter, RecordingReporter, SplitData
+from trainer.learners.base import FitContext, Learner, NullReporter, SplitData
 from trainer.learners.config import LSTMConfig, SequenceConfig, TransformerConfig
 from trainer.learners.sequence import LSTMLearner, TransformerLearner, feature_stats
 
@@ -276,7 +277,8 @@ def test_predicting_the_validation_part_reuses_the_best_epochs_pass_bit_for_bit(
     # After fit, scoring the validation part again (the trainer does, to calibrate) is a whole
     # pass the best epoch already made with the weights fit restores: reused, never different.
     train, valid, _ = _parts()
-    for a in vars(valid).values():
+    arrays = (valid.X, valid.y, valid.returns, valid.timestamps, valid.segment)
+    for a in arrays:
         a.flags.writeable = False  # as prepared parts are
     values = iter([0.5, 0.4, 0.3] if best_epoch == 1 else [0.1, 0.2, 0.3])
     ctx = _context(score=lambda s, split: next(values))
@@ -288,6 +290,6 @@ def test_predicting_the_validation_part_reuses_the_best_epochs_pass_bit_for_bit(
     monkeypatch.setattr(learner, "_outputs", lambda *a: passes.append(1) or outputs(*a))
     reused = learner.predict(valid)
     assert passes == []
-    copy = SplitData(*(np.array(a) for a in vars(valid).values()))  # another array: computed
+    copy = SplitData(*(np.array(a) for a in arrays))  # another array: computed
     np.testing.assert_array_equal(reused, learner.predict(copy))
     assert passes == [1]

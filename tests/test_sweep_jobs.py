@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,16 +21,12 @@ from hydra._internal.callbacks import Callbacks
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
 from hydra.core.utils import JobRuntime, JobStatus
-from hydra.errors import OverrideParseException
 from hydra.types import HydraContext, RunMode
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ReadonlyConfigError, ValidationError
 
-from hydra_plugins.quantsweep_sweeper import _journal, _overrides
+from hydra_plugins.quantsweep_sweeper import _internals
 from hydra_plugins.quantsweep_sweeper._jobs import InProcessJobs, _Template, to_yaml
 from hydra_plugins.quantsweep_sweeper.link import open_storage
 from tests.conftest import CONF, run_cli
@@ -112,7 +107,7 @@ def test_the_journal_syncs_when_a_trial_starts_or_ends_not_on_every_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     synced: list[int] = []
-    monkeypatch.setattr(_journal.os, "fsync", lambda fd: synced.append(fd))
+    monkeypatch.setattr(_internals.os, "fsync", lambda fd: synced.append(fd))
     path = tmp_path / "journal.log"
     study = optuna.create_study(storage=open_storage(str(path)), study_name="s")
     trial = study.ask()
@@ -129,116 +124,6 @@ def test_the_journal_syncs_when_a_trial_starts_or_ends_not_on_every_report(
     (frozen,) = optuna.load_study(study_name="s", storage=plain).trials
     assert frozen.params.keys() == {"x"} and len(frozen.intermediate_values) == 5
     assert frozen.user_attrs == {"seed": 3} and frozen.value == 0.5
-
-
-# -- overrides parsed without Hydra's parser ---------------------------------------------------
-
-PARSER = OverridesParser.create()
-KEY = st.from_regex(
-    r"[A-Za-z_][A-Za-z0-9_-]{0,6}(\.[A-Za-z_][A-Za-z0-9_-]{0,6}){0,2}", fullmatch=True
-)
-# numbers, keywords and words as the grammar spells them, and the characters around them
-NUMBER = st.from_regex(
-    r"[+-]?(0|[1-9](_?[0-9]){0,3})?(\.([0-9](_?[0-9]){0,3})?)?([eE][+-]?[0-9](_?[0-9])?)?",
-    fullmatch=True,
-)
-WORD = st.sampled_from(
-    ["inf", "-Inf", "+nan", "NaN", "nan1", "infinity", "true", "False", "TRUE", "null", "NULL",
-     "nullx", "true_", "xgboost-1h-direction", "_", "e", "E5", "0", "00", "1__0", "0_1"]
-)  # fmt: skip
-PIECE = st.one_of(NUMBER, WORD, st.text(alphabet="aZ_09+-./%*@?|:eEnN", min_size=1, max_size=4))
-VALUE = st.lists(PIECE, min_size=1, max_size=3).map("".join).filter(bool)
-# what the fast path must leave to Hydra's parser, spliced into otherwise simple lines
-SPECIAL = st.sampled_from([*"$ {}[](),='\"\\~+@\t", "${a}", "\\,", "é"])
-
-
-def _same_override(ours: Override, hydras: Override) -> bool:
-    def value(o: Override) -> tuple[type, str]:  # True == 1 and nan != nan: compare type and text
-        return type(o._value), repr(o._value)
-
-    fields = ("type", "key_or_group", "value_type", "package", "input_line", "config_loader")
-    return value(ours) == value(hydras) and all(
-        getattr(ours, f) == getattr(hydras, f) for f in fields
-    )
-
-
-@settings(max_examples=400, deadline=None)
-@given(key=KEY, value=VALUE)
-def test_a_simple_override_parses_to_what_hydras_parser_gives(key: str, value: str) -> None:
-    line = f"{key}={value}"
-    ours = _overrides.simple(line, PARSER)
-    try:
-        (hydras,) = PARSER.parse_overrides([line])
-    except OverrideParseException:
-        assert ours is None  # Hydra refuses it: so must we, with Hydra's error
-        return
-    assert ours is not None, line  # every such line is simple
-    assert _same_override(ours, hydras), (line, ours, hydras)
-
-
-@settings(max_examples=300, deadline=None)
-@given(key=KEY, value=VALUE, special=SPECIAL, at=st.integers(0, 40))
-def test_any_override_the_fast_path_takes_is_what_hydras_parser_gives(
-    key: str, value: str, special: str, at: int
-) -> None:
-    line = f"{key}={value}"
-    at = min(at, len(line))
-    line = line[:at] + special + line[at:]
-    ours = _overrides.simple(line, PARSER)
-    if ours is not None:
-        (hydras,) = PARSER.parse_overrides([line])
-        assert _same_override(ours, hydras), (line, ours, hydras)
-
-
-@pytest.mark.parametrize(
-    "line",
-    [
-        "a=1,2",  # sweep
-        "+a=1",
-        "++a=1",
-        "~a",
-        "~a=1",
-        "a@pkg=1",
-        "model@pkg=xgboost",
-        "a=${b}",
-        "a=x${b}",
-        "a='quoted'",
-        'a="quoted"',
-        "a=[1,2]",
-        "a={b:1}",
-        "a=choice(1,2)",
-        "a=int(3)",
-        "a= 1",
-        "a=1 ",
-        "a=",
-        "a.0=1",
-        "hydra/launcher=basic",
-        "a=x\\,y",
-        "a=b=c",
-    ],
-)
-def test_overrides_beyond_key_equals_plain_value_go_to_hydras_parser(line: str) -> None:
-    assert _overrides.simple(line, PARSER) is None
-
-
-def test_a_parse_error_among_simple_overrides_is_hydras_error() -> None:
-    lines = ["model.max_depth=5", "model.subsample=[0.5", "seed=1"]
-    with pytest.raises(OverrideParseException) as ours:
-        _overrides.parse(lines, PARSER)
-    with pytest.raises(OverrideParseException) as hydras:
-        PARSER.parse_overrides(lines)
-    assert str(ours.value) == str(hydras.value)
-
-
-def test_numbers_take_the_type_hydras_grammar_gives_them() -> None:
-    cases = {"1_000": 1000, "-5": -5, ".5": 0.5, "5.": 5.0, "1e-3": 1e-3, "True": True}
-    for text, expected in cases.items():
-        value = _overrides.primitive(text)
-        assert (type(value), value) == (type(expected), expected), text
-    assert math.isinf(_overrides.primitive("-inf"))  # type: ignore[arg-type]
-    assert math.isnan(_overrides.primitive("-nan"))  # type: ignore[arg-type]
-    assert _overrides.primitive("0_1") == "0_1"  # two tokens (0, _1): a string, not 1
-    assert _overrides.primitive("null") is None
 
 
 # -- in-process jobs, end to end without a subprocess -------------------------------------------

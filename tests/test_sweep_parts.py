@@ -32,6 +32,7 @@ from hydra_plugins.quantsweep_sweeper._sampler import TrialSeededSampler, derive
 from hydra_plugins.quantsweep_sweeper._search_space import parse_space, sample
 from hydra_plugins.quantsweep_sweeper._session import Session, outcome_of, rank_in_budget
 from hydra_plugins.quantsweep_sweeper._study import describe_changes, drop_keys
+from hydra_plugins.quantsweep_sweeper.config import QuantsweepOptunaConf
 from hydra_plugins.quantsweep_sweeper.link import open_storage
 from trainer.errors import UserError
 
@@ -259,30 +260,19 @@ class SleepyJobs:
 
 
 def test_parallel_workers_never_wait_for_the_slowest_trial_of_a_batch(tmp_path: Path) -> None:
-    sweeper = QuantsweepSweeperImpl(
+    settings = QuantsweepOptunaConf(
         sampler=OmegaConf.create({"_target_": "optuna.samplers.RandomSampler", "seed": 0}),
-        direction="maximize",
         study_name="s",
-        storage=None,
         study_dir=str(tmp_path),
         n_trials=8,
         n_jobs=2,
-        params=None,
-        custom_search_space=None,
-        divides=None,
         pruner="none",
-        pruner_kwargs=None,
-        warmup_steps=None,
         reproduce_seeds=0,
-        allow_changes=False,
         fingerprint=None,
-        reuse_config=True,
         warmup=None,
-        max_consecutive_failures=3,
-        heartbeat_interval=10.0,
-        grace_period=60.0,
         progress=False,
     )
+    sweeper = QuantsweepSweeperImpl(settings)
     jobs = SleepyJobs()
     storage = open_storage(str(tmp_path / "j.log"))
     study = optuna.create_study(study_name="s", storage=storage, direction="maximize")

@@ -24,7 +24,8 @@ from optuna.trial import TrialState
 
 from tests.conftest import CONF, TINY, run_cli
 from trainer.config import register
-from trainer.tracking import TrackingConfig, flatten, open_tracker
+from trainer.tracking import TrackingConfig, open_tracker
+from trainer.tracking_mlflow import flatten
 
 mlflow = pytest.importorskip("mlflow")
 from mlflow.tracking import MlflowClient  # noqa: E402

@@ -14,8 +14,9 @@ from omegaconf import DictConfig
 
 from trainer.artifacts import load_run
 from trainer.config import validate
-from trainer.dataset import build_table, prepare, prepare_memoised
+from trainer.dataset import build_table, prepare
 from trainer.train import folds_for, train
+from trainer.trial_cache import TrialCache
 
 METRIC_KEYS = {
     "f1_up",
@@ -92,20 +93,24 @@ def test_a_saved_run_loads_back_and_predicts_identically(
     assert m == pytest.approx(metrics["test"])
 
 
-@pytest.mark.usefixtures("keeping")
-def test_trials_in_one_process_share_one_read_only_preparation_of_their_fold(
+def test_trials_sharing_a_trial_cache_share_one_read_only_preparation_of_their_fold(
     compose_cfg: Callable[..., DictConfig],
 ) -> None:
     conf = validate(compose_cfg())
-    table = build_table(conf.data, conf.features)
+    cache = TrialCache()
+    table = cache.table(conf.data, conf.features)
+    assert cache.table(conf.data, conf.features) is table
     fold = folds_for(conf, table)[0]
-    first = prepare_memoised(table, fold, 1, "direction", 1e-12)
-    assert prepare_memoised(table, fold, 1, "direction", 1e-12) is first
-    # another target, or a table rebuilt (new data), is prepared anew
-    assert prepare_memoised(table, fold, 4, "direction", 1e-12) is not first
+    first = cache.prepared(table, fold, 1, "direction", 1e-12)
+    assert cache.prepared(table, fold, 1, "direction", 1e-12) is first
+    # another target, or a table the cache does not hold (other data), is prepared anew
+    assert cache.prepared(table, fold, 4, "direction", 1e-12) is not first
     rebuilt = dataclasses.replace(table)
-    again = prepare_memoised(rebuilt, fold, 1, "direction", 1e-12)
-    assert again is not first and again.table is rebuilt
+    again = cache.prepared(rebuilt, fold, 1, "direction", 1e-12)
+    assert again is not first and again.table is rebuilt and again.train.library is None
+    # another data config replaces the table and drops its folds
+    other = validate(compose_cfg("data.seed=1"))
+    assert cache.table(other.data, other.features) is not table and len(cache) == 0
     np.testing.assert_array_equal(again.train.X, first.train.X)
     # no trial can change what the next one is given
     for part in (first.train, first.valid, first.test):

@@ -15,7 +15,7 @@ from hydra_plugins.quantsweep_sweeper.link import (
     open_storage,
     pruner_spec,
 )
-from trainer.config import TrialConfig
+from trainer.config import TrialConfig, validate
 from trainer.errors import UserError
 from trainer.learners.base import NullReporter
 from trainer.tuning import TrialReporter, make_reporter, record_trial, study_fingerprint
@@ -155,16 +155,22 @@ def test_fingerprint_follows_data_and_objective(compose_cfg: Callable[..., DictC
     assert held["strategy"]["name"] == "hysteresis" and held["strategy"]["min_hold_hours"] == 8
 
 
-@pytest.mark.usefixtures("keeping")
-def test_the_warm_up_makes_its_process_keep_data_between_trials(
+def test_the_warm_up_hands_its_jobs_a_trial_cache_holding_the_table(
     compose_cfg: Callable[..., DictConfig],
 ) -> None:
-    from trainer.memo import keep_between_runs, keeping
+    from trainer.trial_cache import TrialCache
     from trainer.tuning import warm_up
 
-    keep_between_runs(False)  # as a fresh process starts: a single run keeps nothing
-    warm_up(compose_cfg())
-    assert keeping()
+    cfg = compose_cfg()
+    shared = warm_up(cfg)
+    assert set(shared) == {"trial_cache"}  # the keyword of trainer.__main__.main
+    cache = shared["trial_cache"]
+    assert isinstance(cache, TrialCache)
+    conf = validate(cfg)
+    table = cache.table(conf.data, conf.features)  # built by the warm-up, not again
+    fingerprint = study_fingerprint(cfg, trial_cache=cache)
+    assert cache.table(conf.data, conf.features) is table
+    assert fingerprint["data_hash"] == table.data_hash
 
 
 def test_a_run_whose_trial_was_failed_meanwhile_records_nothing_and_ends_quietly(
@@ -189,3 +195,10 @@ def test_a_lightgbm_study_records_the_dataset_params_its_models_depend_on(
     fingerprint = study_fingerprint(compose_cfg("model=lightgbm"))
     assert fingerprint["lightgbm_dataset"] == {"feature_pre_filter": False}
     assert "lightgbm_dataset" not in study_fingerprint(compose_cfg())
+
+
+def test_the_trainer_reads_the_fingerprint_attr_the_sweeper_writes() -> None:
+    from hydra_plugins.quantsweep_sweeper import link
+    from trainer import tuning
+
+    assert tuning.FINGERPRINT_ATTR == link.FINGERPRINT_ATTR

@@ -7,6 +7,7 @@ objective for a sweeper. User mistakes end in one line on stderr and exit code 2
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -17,16 +18,20 @@ from trainer.cli import fail, run_entrypoint
 from trainer.config import register
 from trainer.errors import UserError
 
+if TYPE_CHECKING:
+    from trainer.trial_cache import TrialCache
+
 register()
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig, trial_cache: TrialCache | None = None) -> float:
+    """A run; in a sweep, the sweeper hands each job its process's ``trial_cache``."""
     from trainer.train import train
 
     hydra_cfg = HydraConfig.get()
     try:
-        return train(cfg, Path(hydra_cfg.runtime.output_dir))
+        return train(cfg, Path(hydra_cfg.runtime.output_dir), cache=trial_cache)
     except UserError as exc:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise  # the sweeper records the failed trial and decides whether to go on

@@ -9,8 +9,6 @@ Nothing here unpickles.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -24,14 +22,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from trainer.atomic import atomic_write_json
 from trainer.errors import UserError
-from trainer.learners import load_learner, save_learner
+from trainer.learners import save_learner
 from trainer.learners.base import Learner
+from trainer.learners.saved import FORMAT_VERSION, load_checked_model, read_metadata
+from trainer.learners.saved import METADATA_FILE as METADATA_FILE
+from trainer.learners.saved import MODEL_DIR as MODEL_DIR
+from trainer.learners.saved import file_digests as file_digests
+from trainer.learners.saved import read_json as read_json
 from trainer.scaling import Scaler
 from trainer.trading import Rule
 
-FORMAT_VERSION = 1
-MODEL_DIR = "model"
-METADATA_FILE = "metadata.json"
 METRICS_FILE = "metrics.json"
 CONFIG_FILE = ".hydra/config.yaml"
 PACKAGES = (
@@ -44,15 +44,6 @@ PACKAGES = (
     "torch",
     "optuna",
 )
-
-
-def read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: missing {what}") from None
-    except ValueError:
-        raise UserError(f"{path}: {what} is not valid JSON (truncated or tampered)") from None
 
 
 def publish_dir(src: Path, dest: Path) -> None:
@@ -132,32 +123,6 @@ def save_run(
     atomic_write_json(run_dir / METRICS_FILE, metrics)
 
 
-def file_digests(directory: Path) -> dict[str, str]:
-    """sha256 of every file under ``directory``, by relative path (recorded in metadata.json)."""
-    return {
-        p.relative_to(directory).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(directory.rglob("*"))
-        if p.is_file()
-    }
-
-
-def check_digests(directory: Path, recorded: Any) -> None:
-    """Refuse model files that differ from the digests saved with them (truncated, tampered)."""
-    if not isinstance(recorded, dict):
-        raise UserError(f"{directory.parent / METADATA_FILE}: 'model_sha256' is not a mapping")
-    if not directory.is_dir():
-        raise UserError(f"{directory}: missing; the run has no saved model")
-    found = file_digests(directory)
-    changed = sorted(k for k in recorded.keys() | found.keys() if recorded.get(k) != found.get(k))
-    if changed:
-        shown = ", ".join(changed[:3]) + (" ..." if len(changed) > 3 else "")
-        verb = "differs" if len(changed) == 1 else "differ"
-        raise UserError(
-            f"{directory}: {shown} {verb} from the sha256 recorded in {METADATA_FILE}"
-            " (truncated, tampered or missing); retrain the run or restore its files"
-        )
-
-
 @dataclass(frozen=True)
 class Run:
     """A saved run, loaded back: its learner, scaler, threshold and composed config."""
@@ -193,26 +158,13 @@ class Run:
 def load_run(path: str | Path) -> Run:
     """Load a run directory, a study's ``best/`` or a promoted model (no pickle)."""
     root = Path(path)
-    if not root.is_dir():
-        raise UserError(f"{root}: no such run directory")
-    meta = read_json(root / METADATA_FILE, "run metadata")
-    version = meta.get("format_version") if isinstance(meta, dict) else None
-    if version != FORMAT_VERSION:
-        raise UserError(
-            f"{root / METADATA_FILE}: format_version {version!r}, this quantsweep reads"
-            f" {FORMAT_VERSION}; retrain the run with this version"
-        )
-    for key in ("threshold", "scaler", "feature_names", "target"):
-        if key not in meta:
-            raise UserError(f"{root / METADATA_FILE}: key '{key}' missing (tampered?)")
+    meta = read_metadata(root)
     cfg_path = root / CONFIG_FILE
     if not cfg_path.is_file():
         raise UserError(f"{cfg_path}: missing composed config of the run")
     config = OmegaConf.load(cfg_path)
     if not isinstance(config, DictConfig):
         raise UserError(f"{cfg_path}: not a mapping")
-    if "model_sha256" in meta:  # runs saved before checksums were recorded have none
-        check_digests(root / MODEL_DIR, meta["model_sha256"])
-    learner = load_learner(root / MODEL_DIR)
+    learner = load_checked_model(root, meta)
     metrics = read_json(root / METRICS_FILE, "run metrics")
     return Run(root, learner, meta, metrics, config)

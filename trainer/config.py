@@ -1,9 +1,9 @@
 """Structured config schemas for every group, registered in Hydra's ConfigStore.
 
-A YAML option extends its schema (``defaults: [/schema/<group>/<name>@_here_, _self_]``; the
-schemas live in their own ``schema/`` groups so option listings stay clean), so a typo or a wrong
-type fails at composition with the key named; ``validate`` adds the range checks that a type
-alone cannot express, before any work starts.
+A YAML option extends its schema (``defaults: [/schema_<group>_<name>@_here_, _self_]``; the
+schemas are plain configs, not groups, so ``--help`` lists only the groups a user picks from),
+so a typo or a wrong type fails at composition with the key named; ``validate`` adds the range
+checks that a type alone cannot express, before any work starts.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from trainer.data.config import HORIZONS as HORIZONS
 from trainer.data.config import (
     CsvDataConfig,
     DataConfig,
@@ -47,7 +48,6 @@ from trainer.learners.config import (
 )
 from trainer.tracking import TrackingConfig
 
-HORIZONS = {"1h": 1, "4h": 4}
 METRICS = ("f1", "up_recall", "net_sharpe", "net_return")
 STRATEGIES = ("threshold", "hysteresis", "vol_target")
 TASKS = ("direction", "regression")
@@ -233,6 +233,9 @@ class TrialConfig:
     study_name: str | None = None
     storage: str | None = None
     number: int | None = None
+    # fn(study_name, storage, number) -> the live optuna Trial, or None once it is finished:
+    # the sweeper's side of the link, named here so the trainer never imports the sweeper
+    link: str = "hydra_plugins.quantsweep_sweeper.link.load_trial"
 
 
 @dataclass
@@ -275,20 +278,24 @@ DATA_SCHEMAS: dict[str, type[DataConfig]] = {
 
 
 def register() -> None:
-    """Put every schema in the ConfigStore (idempotent)."""
+    """Put every schema in the ConfigStore (idempotent).
+
+    Stored as plain configs (``schema_<group>_<name>``), not as config groups, so ``--help``
+    lists only the groups a user picks from; each option's yaml names its schema.
+    """
     from hydra.core.config_store import ConfigStore
 
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     for name, model in MODEL_SCHEMAS.items():
-        cs.store(group="schema/model", name=name, node=model)
+        cs.store(name=f"schema_model_{name}", node=model)
     for name, data in DATA_SCHEMAS.items():
-        cs.store(group="schema/data", name=name, node=data)
-    cs.store(group="schema/split", name="split", node=SplitConfig)
-    cs.store(group="schema/strategy", name="strategy", node=StrategyConfig)
-    cs.store(group="schema/hardware", name="hardware", node=HardwareConfig)
-    cs.store(group="schema/features", name="features", node=FeaturesConfig)
-    cs.store(group="schema/tracking", name="tracking", node=TrackingConfig)
+        cs.store(name=f"schema_data_{name}", node=data)
+    cs.store(name="schema_split", node=SplitConfig)
+    cs.store(name="schema_strategy", node=StrategyConfig)
+    cs.store(name="schema_hardware", node=HardwareConfig)
+    cs.store(name="schema_features", node=FeaturesConfig)
+    cs.store(name="schema_tracking", node=TrackingConfig)
 
 
 def validate(cfg: DictConfig | TrainConfig) -> TrainConfig:

@@ -7,43 +7,23 @@ Walk-forward evaluation calls ``build_table`` once and ``prepare`` per fold.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from trainer.data.calendar import ALWAYS_OPEN, Calendar
 from trainer.data.config import DataConfig, FeaturesConfig
+from trainer.data.table import Table as Table
+from trainer.data.table import market_hash as market_hash
+from trainer.data.table import segments_of as segments_of
 from trainer.errors import UserError
 from trainer.learners.base import SplitData
-from trainer.learners.library_data import forget as forget_library_data
-from trainer.memo import Memo
 from trainer.scaling import Scaler
 from trainer.splits import Fold
 
 LABEL_HORIZONS = (1, 4)
-
-
-@dataclass(frozen=True)
-class Table:
-    """Rows with complete features and labels, in time order."""
-
-    X: np.ndarray  # (n, f) float64 raw features
-    feature_names: list[str]
-    timestamps: np.ndarray  # (n,) datetime64[ns] UTC (naive)
-    labels: dict[str, np.ndarray]  # ret_1h, dir_1h, ret_4h, dir_4h: (n,)
-    segment: np.ndarray  # (n,) int64, changes where consecutive rows are not one open hour apart
-    data_hash: str
-    source: str
-    gap_report: dict[str, object] = field(default_factory=dict)
-    fixed_split: Fold | None = None  # prepared splits (npz) come already cut
-    calendar: Calendar = ALWAYS_OPEN  # the market's open hours (embargoes count them)
-
-    def __len__(self) -> int:
-        return int(self.X.shape[0])
 
 
 @dataclass(frozen=True)
@@ -61,39 +41,8 @@ class Prepared:
         return self.fold.bounds(self.table.timestamps)
 
 
-def market_hash(market: pd.DataFrame) -> str:
-    """sha256 of the market table's index, columns and values."""
-    h = hashlib.sha256()
-    h.update(",".join(map(str, market.columns)).encode())
-    h.update(pd.DatetimeIndex(market.index).asi8.tobytes())
-    h.update(np.ascontiguousarray(market.to_numpy(dtype=np.float64)).tobytes())
-    return h.hexdigest()
-
-
-def segments_of(timestamps: np.ndarray, calendar: Calendar = ALWAYS_OPEN) -> np.ndarray:
-    """Segment id per row: +1 wherever a row is not exactly one open hour after the previous."""
-    clock = calendar.clock(timestamps.astype("datetime64[h]").astype(np.int64))
-    step = np.diff(clock, prepend=np.int64(-(10**9)))
-    return np.cumsum(step != 1).astype(np.int64) - 1
-
-
-def build_table(data: DataConfig, features: FeaturesConfig) -> Table:
-    """Load the source and build every feature and label (split-independent, done once).
-
-    Memoised per process: the trials of a sweep that share a process (Hydra's basic
-    launcher) build the table once. The key covers the configs and the source files' stats.
-    """
-    key = _cache_key(data, features)
-    if key not in _TABLES:
-        _TABLES.clear()  # one table at a time: a sweep works on one data config
-        _TABLES[key] = _build_table(data, features)
-    return _TABLES[key]
-
-
-_TABLES: dict[str, Table] = {}
-
-
-def _cache_key(data: DataConfig, features: FeaturesConfig) -> str:
+def table_key(data: DataConfig, features: FeaturesConfig) -> str:
+    """What a table depends on: the configs and the source files' stats (path, mtime, size)."""
     stats = []
     for name in ("path", "root"):
         value = getattr(data, name, None)
@@ -104,7 +53,11 @@ def _cache_key(data: DataConfig, features: FeaturesConfig) -> str:
     return json.dumps([repr(data), repr(features), stats])
 
 
-def _build_table(data: DataConfig, features: FeaturesConfig) -> Table:
+def build_table(data: DataConfig, features: FeaturesConfig) -> Table:
+    """Load the source and build every feature and label (split-independent, done once).
+
+    The trials of a sweep share one through their ``trainer.trial_cache.TrialCache``.
+    """
     if data.source == "npz":
         from trainer.data.npz import read_table
 
@@ -145,43 +98,6 @@ def _build_table(data: DataConfig, features: FeaturesConfig) -> Table:
 def constant_columns(X_train: np.ndarray, tol: float) -> np.ndarray:
     """Boolean mask of columns whose training std is at most ``tol``."""
     return np.asarray(X_train.std(axis=0) <= tol)
-
-
-def prepare_memoised(
-    table: Table, fold: Fold, horizon: int, task: str, constant_tol: float
-) -> Prepared:
-    """``prepare``, memoised in a process that keeps data between runs (``trainer.memo``).
-
-    The trials of a sweep that share a process prepare the same folds of the same table (only
-    the learner's params differ): ~25 ms a fold, a seventh of a trial pruned at its first
-    report, twelve times that for a walk-forward trial. The parts are read-only, so a trial
-    cannot change what the next one is given.
-    """
-    if _PREPARED_OF[0] is not table:  # one table at a time, as build_table keeps them
-        _PREPARED.clear()
-        forget_library_data()
-        _PREPARED_OF[0] = table
-    spans = tuple((s.start, s.stop) for s in (fold.train, fold.valid, fold.test))
-    # The table's id cannot be reused while an entry lives: the Prepared holds the table.
-    key = (id(table), fold.name, spans, horizon, task, constant_tol)
-    return _PREPARED.get(key, lambda: prepare(table, fold, horizon, task, constant_tol))
-
-
-def kept_arrays() -> set[int]:
-    """The ids of the arrays of every prepared part this process keeps."""
-    ids: set[int] = set()
-    for prepared in _PREPARED.values():
-        for part in (prepared.train, prepared.valid, prepared.test):
-            ids.update(id(a) for a in (part.X, part.y, part.returns))
-    return ids
-
-
-_PREPARED: Memo[Prepared] = Memo(
-    max_entries=64,  # the folds of a walk-forward split, monthly ones included
-    max_bytes=512 << 20,
-    size_of=lambda p: sum(part.X.nbytes for part in (p.train, p.valid, p.test)),
-)
-_PREPARED_OF: list[Table | None] = [None]  # the table the kept folds were cut from
 
 
 def prepare(table: Table, fold: Fold, horizon: int, task: str, constant_tol: float) -> Prepared:

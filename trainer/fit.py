@@ -18,12 +18,14 @@ from trainer.config import (
     TargetConfig,
     TrainConfig,
 )
-from trainer.dataset import Prepared, Table, prepare_memoised
+from trainer.dataset import Prepared, Table, prepare
+from trainer.hardware import resolve
 from trainer.learners import build_learner
 from trainer.learners.base import FitContext, Learner, Reporter, SplitData
 from trainer.objective import ObjectiveSpec, calibrate, metrics
-from trainer.splits import Fold
+from trainer.splits import Fold, holdout, walk_forward
 from trainer.trading import Rule
+from trainer.trial_cache import TrialCache
 
 
 def hours_of(timestamps: np.ndarray) -> np.ndarray:
@@ -113,10 +115,11 @@ def fit_fold(
     context: FitContext,
     reporter: Reporter,
     spec: ObjectiveSpec,
+    cache: TrialCache | None = None,
 ) -> FoldResult:
-    prepared = prepare_memoised(
-        table, fold, conf.target.hours, conf.target.task, conf.features.constant_tol
-    )
+    """Fit on ``fold`` of ``table``; its prepared parts shared through ``cache`` when given."""
+    cut = (table, fold, conf.target.hours, conf.target.task, conf.features.constant_tol)
+    prepared = cache.prepared(*cut) if cache is not None else prepare(*cut)
     context = replace(
         context,
         feature_names=tuple(prepared.feature_names),
@@ -134,3 +137,42 @@ def fit_fold(
         "test": evaluate_scores(test_scores, rule, prepared.test, spec, conf.target.task),
     }
     return FoldResult(learner, prepared, rule, valid_scores, test_scores, result_metrics)
+
+
+def folds_for(conf: TrainConfig, table: Table) -> list[Fold]:
+    """The run's folds: one holdout (or the npz's own cut), or the walk-forward folds."""
+    embargo = conf.split.embargo_hours
+    if embargo is None:
+        embargo = conf.target.hours
+    fractions = (conf.split.train, conf.split.valid, conf.split.test)
+    if conf.split.name == "walk_forward":
+        return list(
+            walk_forward(
+                table.timestamps,
+                conf.split.start,
+                conf.split.end,
+                conf.split.step_months,
+                fractions,
+                embargo,
+                table.calendar,
+            )
+        )
+    if table.fixed_split is not None:
+        return [table.fixed_split]
+    return [holdout(table.timestamps, fractions, embargo, table.calendar)]
+
+
+def fit_context(conf: TrainConfig) -> FitContext:
+    res = resolve(conf.hardware, needs_device=conf.model.family != "tree")
+    return FitContext(
+        task=conf.target.task,
+        seed=conf.seed,
+        threads=res.threads,
+        device=res.device,
+        precision=res.precision,
+        batch_size=conf.hardware.batch_size,
+        tf32=conf.hardware.tf32,
+        cudnn_benchmark=conf.hardware.cudnn_benchmark,
+        progress=conf.progress,
+        score=make_scorer(objective_spec(conf)),
+    )

@@ -11,11 +11,14 @@ import os
 import random
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from trainer.config import HardwareConfig
 from trainer.errors import UserError
+
+if TYPE_CHECKING:  # the schema lives with the others in trainer.config, above this module
+    from trainer.config import HardwareConfig
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,8 @@
-"""A least-recently-used memo bounded by entries and bytes, kept only where runs share it.
+"""A least-recently-used memo bounded by entries and bytes.
 
-For what the trials of a sweep share within one process: prepared folds
-(``trainer.dataset.prepare_memoised``) and the libraries' data objects built from them
-(``trainer.learners.library_data``). Bounded so a walk-forward study keeps each of its
-quarterly folds without a long study on a large table growing without end. Off unless a
-process says its runs share data (``keep_between_runs``, which the sweeper's warm-up calls in
-each process that runs trials): a single run or an evaluation would only hold memory for
-nothing (an evaluation's 24 walk-forward fits kept ~0.5 GB).
+Holds the prepared folds of a ``trainer.trial_cache.TrialCache``: bounded so a walk-forward
+study keeps each of its quarterly folds without a long study on a large table growing without
+end.
 """
 
 from __future__ import annotations
@@ -18,17 +14,6 @@ from typing import Generic, TypeVar
 
 V = TypeVar("V")
 
-_keeping = [False]
-
-
-def keep_between_runs(on: bool = True) -> None:
-    """Whether this process keeps memoised values for its next runs (the trials of a sweep)."""
-    _keeping[0] = on
-
-
-def keeping() -> bool:
-    return _keeping[0]
-
 
 class Memo(Generic[V]):
     def __init__(self, max_entries: int, max_bytes: int, size_of: Callable[[V], int]) -> None:
@@ -39,8 +24,6 @@ class Memo(Generic[V]):
 
     def get(self, key: Hashable, build: Callable[[], V]) -> V:
         """The value kept for ``key``, else ``build()``, kept (least recently used go first)."""
-        if not _keeping[0]:
-            return build()
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)

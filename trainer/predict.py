@@ -332,7 +332,7 @@ def sequence_context(model: Any) -> int:
     members = getattr(model, "used_members", None)
     if members is None:
         return 0
-    from trainer.learners.ensemble_members import member_params
+    from trainer.learners.config import member_params
 
     out = 0
     for member in members():

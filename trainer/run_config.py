@@ -123,14 +123,15 @@ def _plain(switches: dict[str, str]) -> bool:
             return False
         node = OmegaConf.create((CONF_DIR / group / f"{option}.yaml").read_text())
         defaults = node.get("defaults") if isinstance(node, DictConfig) else None
-        expected = [f"/schema/{group}/{_schema_name(group, option)}@_here_", "_self_"]
+        expected = [f"{_schema_ref(group, option)}@_here_", "_self_"]
         if defaults is None or list(defaults) != expected:
             return False
     return True
 
 
-def _schema_name(group: str, option: str) -> str:
-    return option if group in ("model", "data") else group
+def _schema_ref(group: str, option: str) -> str:
+    """The ConfigStore name an option's defaults list extends (see ``trainer.config``)."""
+    return f"/schema_{group}_{option}" if group in ("model", "data") else f"/schema_{group}"
 
 
 def _typed_base(stored: DictConfig, switches: dict[str, str]) -> DictConfig:

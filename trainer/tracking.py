@@ -157,16 +157,6 @@ def config_tracker(node: Any, artifacts_dir: str | Path, experiment: str | None)
     return open_tracker(config, artifacts_dir, experiment)
 
 
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts as ``{dotted.key: leaf}``; lists and scalars are leaves."""
-    if not isinstance(data, dict):
-        return {prefix: data}
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
-
-
 def log_leaderboard(
     config: TrackingConfig | None,
     artifacts_dir: str | Path,

@@ -47,11 +47,12 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from trainer.errors import UserError
-from trainer.tracking import TrackingConfig, flatten
 
 if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
+
+    from trainer.tracking import TrackingConfig
 
 log = logging.getLogger(__name__)
 
@@ -644,3 +645,13 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as ``{dotted.key: leaf}``; lists and scalars are leaves."""
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out

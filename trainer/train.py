@@ -15,51 +15,14 @@ from omegaconf import DictConfig
 
 from trainer.artifacts import git_revision, package_versions, save_run
 from trainer.config import TrainConfig, to_dict, validate
-from trainer.dataset import Table, build_table
-from trainer.fit import FoldResult, fit_fold, make_scorer, objective_spec
-from trainer.hardware import resolve, seed_everything
+from trainer.dataset import build_table
+from trainer.fit import FoldResult, fit_fold, objective_spec
+from trainer.fit import fit_context as fit_context
+from trainer.fit import folds_for as folds_for
+from trainer.hardware import seed_everything
 from trainer.learners.base import FitContext, NullReporter, Reporter
-from trainer.splits import Fold, holdout, walk_forward
 from trainer.tracking import run_tracker
-
-
-def folds_for(conf: TrainConfig, table: Table) -> list[Fold]:
-    """The run's folds: one holdout (or the npz's own cut), or the walk-forward folds."""
-    embargo = conf.split.embargo_hours
-    if embargo is None:
-        embargo = conf.target.hours
-    fractions = (conf.split.train, conf.split.valid, conf.split.test)
-    if conf.split.name == "walk_forward":
-        return list(
-            walk_forward(
-                table.timestamps,
-                conf.split.start,
-                conf.split.end,
-                conf.split.step_months,
-                fractions,
-                embargo,
-                table.calendar,
-            )
-        )
-    if table.fixed_split is not None:
-        return [table.fixed_split]
-    return [holdout(table.timestamps, fractions, embargo, table.calendar)]
-
-
-def fit_context(conf: TrainConfig) -> FitContext:
-    res = resolve(conf.hardware, needs_device=conf.model.family != "tree")
-    return FitContext(
-        task=conf.target.task,
-        seed=conf.seed,
-        threads=res.threads,
-        device=res.device,
-        precision=res.precision,
-        batch_size=conf.hardware.batch_size,
-        tf32=conf.hardware.tf32,
-        cudnn_benchmark=conf.hardware.cudnn_benchmark,
-        progress=conf.progress,
-        score=make_scorer(objective_spec(conf)),
-    )
+from trainer.trial_cache import TrialCache
 
 
 def run_metadata(conf: TrainConfig, result: FoldResult, context: FitContext) -> dict[str, Any]:
@@ -87,12 +50,21 @@ def run_metadata(conf: TrainConfig, result: FoldResult, context: FitContext) -> 
     }
 
 
-def train(cfg: DictConfig | TrainConfig, run_dir: Path, reporter: Reporter | None = None) -> float:
+def train(
+    cfg: DictConfig | TrainConfig,
+    run_dir: Path,
+    reporter: Reporter | None = None,
+    cache: TrialCache | None = None,
+) -> float:
+    """One run; ``cache``: what the trials of a sweep share in this process (its warm-up's)."""
     conf = validate(cfg)
     context = fit_context(conf)  # fails fast on hardware=a10 without CUDA, before any data work
     tracker = run_tracker(conf)  # an unreachable tracking store fails here too
     seed_everything(conf.seed)
-    table = build_table(conf.data, conf.features)
+    if cache is not None:
+        table = cache.table(conf.data, conf.features)
+    else:
+        table = build_table(conf.data, conf.features)
     folds = folds_for(conf, table)
     if reporter is None:
         from trainer.tuning import make_reporter
@@ -103,7 +75,7 @@ def train(cfg: DictConfig | TrainConfig, run_dir: Path, reporter: Reporter | Non
     check_study_data(reporter, table.data_hash)
     spec = objective_spec(conf)
     if len(folds) == 1:
-        result = fit_fold(conf, table, folds[0], context, reporter, spec)
+        result = fit_fold(conf, table, folds[0], context, reporter, spec, cache)
         metrics: dict[str, Any] = {
             **result.metrics,
             "threshold": result.threshold,
@@ -115,7 +87,7 @@ def train(cfg: DictConfig | TrainConfig, run_dir: Path, reporter: Reporter | Non
         # in time order, so a pruner can stop a weak configuration after a few quarters.
         per_fold = []
         for step, fold in enumerate(folds, start=1):
-            result = fit_fold(conf, table, fold, context, NullReporter(), spec)
+            result = fit_fold(conf, table, fold, context, NullReporter(), spec, cache)
             value = result.metrics["test"]["objective"]
             per_fold.append({"fold": fold.name, **result.metrics["test"]})
             if reporter.active:

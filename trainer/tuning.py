@@ -2,9 +2,11 @@
 
 ``trainer.train`` calls ``make_reporter(cfg.trial)`` before fitting and ``record_trial`` after
 writing metrics. Outside a study (no ``trial.*`` overrides, as in ``python -m trainer``) both do
-nothing. The sweeper (hydra_plugins/quantsweep_sweeper) calls ``study_fingerprint`` once per
-session to refuse resuming a study whose data or objective changed, and ``warm_up`` once in
-each parallel worker.
+nothing. The sweeper (hydra_plugins/quantsweep_sweeper) calls ``warm_up`` once in each process
+that runs trials (its own or each cpu_pool worker) and hands what it returns to every job, and
+``study_fingerprint`` once per session to refuse resuming a study whose data or objective
+changed. The job reaches its trial through ``trial.link``, a function of the sweeper named in
+config, so the trainer never imports the sweeper.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from trainer.learners.base import NullReporter, Reporter
 
 if TYPE_CHECKING:
     import optuna
+
+    from trainer.trial_cache import TrialCache
 
 
 class TrialReporter:
@@ -49,11 +53,19 @@ def make_reporter(trial: TrialConfig) -> Reporter:
     """The reporter of a run: a trial's, inside a live study; a NullReporter otherwise."""
     if not in_study(trial):
         return NullReporter()
-    from hydra_plugins.quantsweep_sweeper.link import load_trial
+    live = load_trial(trial)
+    return NullReporter() if live is None else TrialReporter(live)
+
+
+def load_trial(trial: TrialConfig) -> optuna.trial.Trial | None:
+    """The live trial of a job, through the sweeper's ``trial.link`` function."""
+    from hydra.utils import get_method
 
     assert trial.study_name and trial.storage and trial.number is not None
-    live = load_trial(trial.study_name, trial.storage, trial.number)
-    return NullReporter() if live is None else TrialReporter(live)
+    found: optuna.trial.Trial | None = get_method(trial.link)(
+        trial.study_name, trial.storage, trial.number
+    )
+    return found
 
 
 def check_study_data(reporter: Reporter, data_hash: str) -> None:
@@ -65,9 +77,7 @@ def check_study_data(reporter: Reporter, data_hash: str) -> None:
     """
     if not isinstance(reporter, TrialReporter):
         return
-    from hydra_plugins.quantsweep_sweeper.link import study_data_hash
-
-    started_on = study_data_hash(reporter.trial)
+    started_on = _study_data_hash(reporter.trial)
     if started_on is None or started_on == data_hash:
         return
     reporter.trial.set_user_attr("data_hash", data_hash)
@@ -97,13 +107,10 @@ def record_trial(
     """
     if not in_study(trial):
         return
-    from hydra_plugins.quantsweep_sweeper.link import load_trial
-
-    assert trial.study_name and trial.storage and trial.number is not None
     if isinstance(reporter, TrialReporter) and reporter.trial.number == trial.number:
         live: optuna.trial.Trial | None = reporter.trial
     else:
-        live = load_trial(trial.study_name, trial.storage, trial.number)
+        live = load_trial(trial)
     if live is None:
         return  # a re-run of a finished trial's config: the study keeps what it recorded
     attrs = {
@@ -122,30 +129,35 @@ def record_trial(
         return  # failed meanwhile as a dead worker's (no heartbeat): it keeps its record
 
 
-def warm_up(cfg: DictConfig | TrainConfig) -> None:
-    """Set up a process that runs trials, before its first one.
+def warm_up(cfg: DictConfig | TrainConfig) -> dict[str, Any]:
+    """Set up a process that runs trials, before its first one; returns what its jobs get.
 
     The sweeper runs it in its own process when it runs the trials itself, and in each
-    ``hardware=cpu_pool`` worker while it opens the study: it loads the training code, the
-    learner's module and the market table, and turns on keeping each fold's prepared parts and
-    the libraries' data objects for the next trials (``trainer.memo``).
+    ``hardware=cpu_pool`` worker while it opens the study: it loads the training code and the
+    learner's module, builds the market table into a new ``TrialCache`` and returns it as the
+    keyword argument the sweeper passes to every job of this process
+    (``trainer.__main__.main(cfg, trial_cache=...)``).
     """
-    import trainer.train  # noqa: F401
-    from trainer.dataset import build_table
+    import trainer.artifacts
+    import trainer.fit  # noqa: F401
     from trainer.learners import learner_class
-    from trainer.memo import keep_between_runs
+    from trainer.trial_cache import TrialCache
 
-    keep_between_runs()
     conf = validate(cfg)
     learner_class(conf.model.name)
-    build_table(conf.data, conf.features)
+    cache = TrialCache()
+    cache.table(conf.data, conf.features)
+    return {"trial_cache": cache}
 
 
-def study_fingerprint(cfg: DictConfig | TrainConfig) -> dict[str, Any]:
+def study_fingerprint(
+    cfg: DictConfig | TrainConfig, trial_cache: TrialCache | None = None
+) -> dict[str, Any]:
     """What a study's objective values depend on besides the searched params.
 
     A resumed study whose fingerprint differs would mix incomparable trials; the sweeper
-    refuses it naming the key that changed. Builds the table once to hash the data.
+    refuses it naming the key that changed. Hashes the data of the table (the one in
+    ``trial_cache``, which the warm-up of this process built, when given).
     """
     from trainer.dataset import build_table
     from trainer.hardware import resolve
@@ -153,7 +165,10 @@ def study_fingerprint(cfg: DictConfig | TrainConfig) -> dict[str, Any]:
     conf = validate(cfg)
     # what every trial would fail on is found before the study is created
     resolve(conf.hardware, needs_device=conf.model.family != "tree")
-    table = build_table(conf.data, conf.features)
+    if trial_cache is not None:
+        table = trial_cache.table(conf.data, conf.features)
+    else:
+        table = build_table(conf.data, conf.features)
     out = {
         "data_hash": table.data_hash,
         "target": to_dict(conf.target),
@@ -171,3 +186,16 @@ def study_fingerprint(cfg: DictConfig | TrainConfig) -> dict[str, Any]:
 
         out["lightgbm_dataset"] = dict(LGB_DATASET_PARAMS)
     return out
+
+
+# The study user attr the sweeper records its fingerprint in (the sweeper's
+# link.FINGERPRINT_ATTR; tests/test_tuning.py holds them equal): read here by name, so the
+# trainer never imports the sweeper.
+FINGERPRINT_ATTR = "quantsweep.fingerprint"
+
+
+def _study_data_hash(trial: optuna.trial.Trial) -> str | None:
+    """The data hash a study was started on (None: not recorded, or searched by design)."""
+    fingerprint = trial.study.user_attrs.get(FINGERPRINT_ATTR)
+    value = fingerprint.get("data_hash") if isinstance(fingerprint, dict) else None
+    return value if isinstance(value, str) else None

@@ -23,10 +23,12 @@ register()
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="campaign_run")
 def main(cfg: DictConfig) -> None:
+    from evaluation.campaign.compare import compare
     from evaluation.campaign.run import run, to_schema
 
     try:
-        code = run(to_schema(cfg))
+        conf = to_schema(cfg)
+        code = compare(conf) if conf.compare is not None else run(conf)
     except UserError as exc:  # here, not in Hydra's job runner, which would add a line
         fail(str(exc))
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the running step was stopped and awaited

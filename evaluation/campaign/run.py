@@ -104,10 +104,7 @@ def to_schema(cfg: Any) -> CampaignRunConfig:
 
 
 def run(conf: CampaignRunConfig) -> int:
-    if conf.compare is not None:
-        from evaluation.campaign.compare import compare
-
-        return compare(conf)
+    """The campaign of ``conf`` (``compare=[...]`` is ``evaluation.campaign.compare``)."""
     plan = resolve(conf)  # every check that needs no work, before any work
     tracker = open_tracker(conf.tracking, conf.artifacts_dir, experiment=TRACKING_EXPERIMENT)
     raise_on_sigterm()

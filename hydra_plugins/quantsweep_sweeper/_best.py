@@ -19,8 +19,7 @@ from typing import Any
 
 import optuna
 
-from trainer.artifacts import publish_dir
-from trainer.atomic import atomic_write_json
+from hydra_plugins.quantsweep_sweeper.link import atomic_write_json, publish_dir
 
 BEST_DIR = "best"
 BEST_FILE = "best.json"

@@ -24,7 +24,7 @@ from hydra_plugins.quantsweep_sweeper._jobs import Jobs
 from hydra_plugins.quantsweep_sweeper._search_space import param_overrides
 from hydra_plugins.quantsweep_sweeper._session import Session, first_line, outcome_of
 from hydra_plugins.quantsweep_sweeper._study import REPRODUCE_ATTR
-from trainer.errors import SEED_MAX
+from hydra_plugins.quantsweep_sweeper.link import SEED_MAX
 
 log = logging.getLogger(__name__)
 

@@ -33,6 +33,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from hydra_plugins.quantsweep_sweeper import _report
 from hydra_plugins.quantsweep_sweeper._best import best_trial, sync_best
 from hydra_plugins.quantsweep_sweeper._finish import FinishSettings, finish
+from hydra_plugins.quantsweep_sweeper._internals import BASIC_LAUNCHER
 from hydra_plugins.quantsweep_sweeper._jobs import InProcessJobs, Jobs, LauncherJobs
 from hydra_plugins.quantsweep_sweeper._liveness import (
     OWNER_ATTR,
@@ -59,24 +60,26 @@ from hydra_plugins.quantsweep_sweeper._session import (
     rank_in_budget,
 )
 from hydra_plugins.quantsweep_sweeper._study import check_and_record, drop_keys, open_study
-from hydra_plugins.quantsweep_sweeper.link import open_storage, pruner_spec, resolve_storage
-from trainer.errors import (
+from hydra_plugins.quantsweep_sweeper.config import QuantsweepOptunaConf
+from hydra_plugins.quantsweep_sweeper.link import (
     MAX_PROCESSES,
     StudyStop,
     UserError,
     at_most,
     check_finite,
     check_seed,
+    config_tracker,
     finite,
+    open_storage,
     path_text,
     plain_name,
+    pruner_spec,
+    resolve_storage,
     writable_dir,
 )
-from trainer.tracking import config_tracker
 
 log = logging.getLogger(__name__)
 
-BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 
 # Trials that hold budget: finished ones that count, and ones a live worker runs.
@@ -84,31 +87,19 @@ COUNTING = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialSta
 
 
 class QuantsweepSweeperImpl(Sweeper):
-    def __init__(
-        self,
-        sampler: DictConfig,
-        direction: str,
-        study_name: str,
-        storage: str | None,
-        study_dir: str,
-        n_trials: int,
-        n_jobs: int | None,
-        params: DictConfig | None,
-        custom_search_space: str | None,
-        divides: DictConfig | None,
-        pruner: str,
-        pruner_kwargs: DictConfig | None,
-        warmup_steps: int | None,
-        reproduce_seeds: int,
-        allow_changes: bool,
-        fingerprint: str | None,
-        reuse_config: bool,
-        warmup: str | None,
-        max_consecutive_failures: int,
-        heartbeat_interval: float,
-        grace_period: float,
-        progress: bool,
-    ) -> None:
+    def __init__(self, settings: QuantsweepOptunaConf) -> None:
+        """``settings``: the ``hydra.sweeper`` node as composed (``config.py`` says each key)."""
+        self.settings = settings
+        sampler, direction, study_name = settings.sampler, settings.direction, settings.study_name
+        storage, study_dir, n_trials = settings.storage, settings.study_dir, settings.n_trials
+        n_jobs, params, divides = settings.n_jobs, settings.params, settings.divides
+        custom_search_space, pruner = settings.custom_search_space, settings.pruner
+        pruner_kwargs, warmup_steps = settings.pruner_kwargs, settings.warmup_steps
+        reproduce_seeds, allow_changes = settings.reproduce_seeds, settings.allow_changes
+        fingerprint, reuse_config = settings.fingerprint, settings.reuse_config
+        warmup, max_consecutive_failures = settings.warmup, settings.max_consecutive_failures
+        heartbeat_interval, grace_period = settings.heartbeat_interval, settings.grace_period
+        progress = settings.progress
         _check_settings(
             direction,
             n_trials,
@@ -160,8 +151,6 @@ class QuantsweepSweeperImpl(Sweeper):
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
-        # By name: Hydra's plugin scan re-executes its core plugin modules, so the class
-        # object imported here need not be the one the launcher was built from.
         cls = type(self.launcher)
         self.launcher_name = f"{cls.__module__}.{cls.__qualname__}"
         self.in_process = self.launcher_name == BASIC_LAUNCHER
@@ -209,10 +198,13 @@ class QuantsweepSweeperImpl(Sweeper):
         # tracking=mlflow: an unreachable store is one error here, before any work
         artifacts_dir = str(self.master.get("artifacts_dir", "artifacts"))
         tracker = config_tracker(self.master.get("tracking"), artifacts_dir, self.study_name)
-        # validates the composed config (a UserError here stops before anything is written)
-        fingerprint = self._fingerprint(space, fixed)
+        # Both validate the composed config (a UserError stops before anything is written).
+        shared: dict[str, Any] = {}
         if self.in_process and self.warmup:  # this process runs the trials itself
-            get_method(self.warmup)(self._task_config(fixed))
+            shared = dict(get_method(self.warmup)(self._task_config(fixed)) or {})
+            if isinstance(self.jobs, InProcessJobs):
+                self.jobs.task_kwargs = shared
+        fingerprint = self._fingerprint(space, fixed, shared)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.master, sweep_dir / "multirun.yaml")
         study, done = self._open(fingerprint, n_workers)
@@ -255,7 +247,7 @@ class QuantsweepSweeperImpl(Sweeper):
 
     def _start_pool(self, fixed: list[str], n_workers: int) -> PoolJobs:
         """cpu_pool's workers, started and warming up while this process opens the study."""
-        from trainer.hardware import cpu_count
+        from hydra_plugins.quantsweep_sweeper.link import cpu_count
 
         assert self.launcher is not None
         pool = PoolJobs(
@@ -270,17 +262,19 @@ class QuantsweepSweeperImpl(Sweeper):
         return pool
 
     # -- the study's opening ------------------------------------------------------------------
-    def _fingerprint(self, space: SearchSpace, fixed: list[str]) -> dict[str, Any]:
+    def _fingerprint(
+        self, space: SearchSpace, fixed: list[str], shared: dict[str, Any]
+    ) -> dict[str, Any]:
         data: dict[str, Any] = {
             "search_space": {**space.to_json(), "custom": self.custom_search_space},
             "direction": self.direction,
         }
         if self.fingerprint:
-            fn: Callable[[DictConfig], dict[str, Any]] = get_method(self.fingerprint)
+            fn: Callable[..., dict[str, Any]] = get_method(self.fingerprint)
             searched = {override_key(k) for k in space.distributions}
             if any(k.startswith("data.") for k in searched):
                 searched.add("data_hash")  # the data varies by design: no hash to hold trials to
-            data.update(drop_keys(fn(self._task_config(fixed)), searched))
+            data.update(drop_keys(fn(self._task_config(fixed), **shared), searched))
         return data
 
     def _task_config(self, fixed: list[str]) -> DictConfig:
@@ -347,7 +341,7 @@ class QuantsweepSweeperImpl(Sweeper):
             launcher_n = OmegaConf.select(self.master, "hydra.launcher.n_jobs", default=None)
             n = 1 if self.in_process or launcher_n is None else int(launcher_n)
             if n == -1:
-                from trainer.hardware import cpu_count
+                from hydra_plugins.quantsweep_sweeper.link import cpu_count
 
                 n = cpu_count()
         if n > 1 and self.in_process:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 import yaml
-from hydra._internal.config_loader_impl import get_overrides_dirname
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
@@ -29,7 +28,6 @@ from hydra.core.utils import (
     JobReturn,
     JobRuntime,
     JobStatus,
-    _flush_loggers,
     configure_log,
     env_override,
     setup_globals,
@@ -37,9 +35,14 @@ from hydra.core.utils import (
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
-from omegaconf._utils import is_float, is_int, yaml_is_bool
 
-from hydra_plugins.quantsweep_sweeper._overrides import parse as parse_overrides
+from hydra_plugins.quantsweep_sweeper._internals import (
+    attach_parent,
+    flush_loggers,
+    overrides_dirname,
+    raw_value,
+    yaml_needs_quotes,
+)
 
 
 class Jobs(Protocol):
@@ -62,8 +65,8 @@ class _Dumper(yaml.CSafeDumper):
 
 
 def _represent_str(dumper: yaml.CSafeDumper, data: str) -> yaml.ScalarNode:
-    quoted = yaml_is_bool(data) or is_int(data) or is_float(data)
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="'" if quoted else None)
+    style = "'" if yaml_needs_quotes(data) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
 _Dumper.add_representer(str, _represent_str)
@@ -105,7 +108,7 @@ class _Template:
         # what the next one is given.
         OmegaConf.set_readonly(task, True)
         view = OmegaConf.masked_copy(full, "hydra")
-        view.hydra._set_parent(full)  # as HydraConfig.set_config does
+        attach_parent(view.hydra, full)
         OmegaConf.set_readonly(view.hydra, True)
         hydra_yaml = cast(
             dict[str, Any], OmegaConf.to_container(view, resolve=False, enum_to_str=True)
@@ -122,7 +125,7 @@ class _Template:
         """The job's values on ``full`` and ``task``; other keys back to their composed value."""
         for key in values:
             if key not in self.composed:
-                self.composed[key] = _raw(self.task, key)
+                self.composed[key] = raw_value(self.task, key)
         restore = {k: v for k, v in self.composed.items() if k not in values}
         for cfg in (self.full, self.task):
             with read_write(cfg):
@@ -148,6 +151,9 @@ class InProcessJobs:
         self.fallback = LauncherJobs(fallback) if fallback is not None else None
         self.parser = OverridesParser.create(config_loader=hydra_context.config_loader)
         self._templates: dict[tuple[str, ...], _Template] = {}
+        # keyword arguments of every task function call: what ``hydra.sweeper.warmup`` returned
+        # for this process (the trainer's per-process trial cache)
+        self.task_kwargs: dict[str, Any] = {}
 
     def template(self, fixed: Sequence[str]) -> _Template:
         key = tuple(fixed)
@@ -162,7 +168,7 @@ class InProcessJobs:
     ) -> list[Override] | None:
         """The job's overrides, parsed, if they only set values of keys the config has."""
         template = self.template(fixed)
-        parsed = parse_overrides(varying, self.parser)  # a trial's are simple: no ANTLR
+        parsed = self.parser.parse_overrides(list(varying))
         choices = template.choices
         if all(_is_value_change(o, choices) and template.has(o.key_or_group) for o in parsed):
             return parsed
@@ -187,7 +193,7 @@ class InProcessJobs:
         t.set_values({o.key_or_group: o.value() for o in parsed})
         task = [*t.fixed, *(o.input_line or "" for o in parsed)]
         conf = t.full.hydra.job.config.override_dirname
-        dirname = get_overrides_dirname(
+        dirname = overrides_dirname(
             overrides=[*t.fixed_parsed, *parsed],
             exclude_keys=list(conf.exclude_keys),
             item_sep=conf.item_sep,
@@ -236,13 +242,13 @@ class InProcessJobs:
             with env_override(env):  # type: ignore[arg-type]
                 callbacks.on_job_start(config=t.full, task_function=self.task_function)
                 try:
-                    ret.return_value = self.task_function(task_cfg)
+                    ret.return_value = self.task_function(task_cfg, **self.task_kwargs)
                     ret.status = JobStatus.COMPLETED
                 except Exception as exc:
                     ret.return_value = exc
                     ret.status = JobStatus.FAILED
             ret.task_name = JobRuntime.instance().get("name")
-            _flush_loggers()
+            flush_loggers()
             callbacks.on_job_end(config=t.full, job_return=ret)
             return ret
         finally:
@@ -263,17 +269,6 @@ class InProcessJobs:
 
 
 _ABSENT = object()
-
-
-def _raw(cfg: DictConfig, key: str) -> Any:
-    """The value at a dotted key as composed: interpolations kept, containers as plain data."""
-    parent_key, _, leaf = key.rpartition(".")
-    parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
-    assert isinstance(parent, DictConfig)
-    node = parent._get_node(leaf)
-    if OmegaConf.is_config(node):
-        return OmegaConf.to_container(node, resolve=False)  # type: ignore[arg-type]
-    return node._value()  # type: ignore[union-attr]
 
 
 def _is_value_change(override: Override, groups: frozenset[str]) -> bool:

@@ -30,23 +30,17 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from optuna.storages.journal import JournalFileBackend
-from optuna.storages.journal._storage import JournalOperation
 
+from hydra_plugins.quantsweep_sweeper._internals import (
+    journal_durable_ops,
+    journal_locked,
+    journal_path,
+)
 from trainer.errors import UserError
 
 log = logging.getLogger(__name__)
 
-DURABLE = frozenset(
-    {
-        JournalOperation.CREATE_STUDY,
-        JournalOperation.DELETE_STUDY,
-        JournalOperation.SET_STUDY_USER_ATTR,
-        JournalOperation.SET_STUDY_SYSTEM_ATTR,
-        JournalOperation.CREATE_TRIAL,
-        JournalOperation.SET_TRIAL_STATE_VALUES,
-        JournalOperation.DISCARD_TRIALS,
-    }
-)
+DURABLE = journal_durable_ops()
 
 
 class TrialSyncedJournal(JournalFileBackend):
@@ -56,26 +50,21 @@ class TrialSyncedJournal(JournalFileBackend):
     def __init__(self, file_path: str, lock_obj: Any = None) -> None:
         super().__init__(file_path, lock_obj)
         if os.path.exists(file_path):
-            self._lock.acquire()
-            try:
+            with journal_locked(self):
                 repair(Path(file_path))
-            finally:
-                self._lock.release()
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
         durable = any(log.get("op_code") in DURABLE for log in logs)
-        self._lock.acquire()
-        try:
-            if not _ends_cleanly(self._file_path):  # a writer died mid-record
-                repair(Path(self._file_path))
-            with open(self._file_path, "ab") as f:
+        path = journal_path(self)
+        with journal_locked(self):
+            if not _ends_cleanly(path):  # a writer died mid-record
+                repair(Path(path))
+            with open(path, "ab") as f:
                 f.write(text.encode("utf-8"))
                 f.flush()
                 if durable:
                     os.fsync(f.fileno())
-        finally:
-            self._lock.release()
 
 
 def _ends_cleanly(path: str) -> bool:

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hydra_plugins.quantsweep_sweeper._search_space import override_key
-from trainer.atomic import atomic_write, atomic_write_json
+from hydra_plugins.quantsweep_sweeper.link import atomic_write, atomic_write_json
 
 SURPLUS_ATTR = "surplus"  # user attr of a trial asked beyond the budget by a racing worker
 

@@ -32,7 +32,7 @@ from optuna.distributions import (
 )
 from optuna.trial import Trial
 
-from trainer.errors import UserError
+from hydra_plugins.quantsweep_sweeper.link import UserError
 
 CONDITION_SEP = "|"  # "model.num_heads|model.d_model=96": a param sampled under a condition
 

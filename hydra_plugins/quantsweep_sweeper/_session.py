@@ -17,8 +17,9 @@ from hydra.core.utils import JobReturn, JobStatus
 from optuna.trial import FrozenTrial, TrialState
 from rich.progress import Progress
 
+from hydra_plugins.quantsweep_sweeper._internals import caught_exception
 from hydra_plugins.quantsweep_sweeper._search_space import SearchSpace
-from trainer.tracking import NullTracker, Tracker
+from hydra_plugins.quantsweep_sweeper.link import NullTracker, Tracker
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ def outcome_of(ret: JobReturn) -> Outcome:
         if isinstance(value, int | float) and math.isfinite(value):
             return Outcome(TrialState.COMPLETE, float(value))
         return Outcome(TrialState.FAIL, error=ValueError(f"job returned {value!r}, not a number"))
-    error = ret._return_value  # the exception run_job caught (reading it does not re-raise)
+    error = caught_exception(ret)
     if isinstance(error, optuna.TrialPruned):
         return Outcome(TrialState.PRUNED)
     if not isinstance(error, BaseException):

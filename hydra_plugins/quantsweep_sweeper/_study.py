@@ -22,10 +22,10 @@ from optuna.trial import TrialState
 from hydra_plugins.quantsweep_sweeper.link import (
     FINGERPRINT_ATTR,
     PRUNER_ATTR,
+    UserError,
     _redact,
     build_pruner,
 )
-from trainer.errors import UserError
 
 SEEDS_ATTR = "quantsweep.seeds"
 VERSIONS_ATTR = "quantsweep.versions"

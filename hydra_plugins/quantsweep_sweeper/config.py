@@ -68,13 +68,15 @@ class QuantsweepOptunaConf:
     reproduce_seeds: int = 3  # the best params re-run with this many other seeds at the end
     # Resume refuses a study whose search space, objective or data changed; true continues
     allow_changes: bool = False
-    # fn(task cfg) -> dict of what the objective depends on (data hash, objective weights)
+    # fn(task cfg, **shared) -> dict of what the objective depends on (data hash, objective
+    # weights); shared: what the warm-up returned in this process, if it ran here
     fingerprint: str | None = "trainer.tuning.study_fingerprint"
     # Compose the job config once and set each trial's values on it (in this process, or in
     # each cpu_pool worker); false: every job through the launcher, composed from scratch
     reuse_config: bool = True
-    # fn(task cfg) run once in each process that runs trials (this one with the basic
-    # launcher, each cpu_pool worker), before its first: imports, data, sharing between trials
+    # fn(task cfg) -> dict, run once in each process that runs trials (this one with the
+    # basic launcher, each cpu_pool worker), before its first: imports, data, and the keyword
+    # arguments every job of that process passes to the task function (the trial cache)
     warmup: str | None = "trainer.tuning.warm_up"
     max_consecutive_failures: int = 3  # failed trials in a row that stop the sweep
     heartbeat_interval: float = 10.0  # seconds between heartbeats of a running trial

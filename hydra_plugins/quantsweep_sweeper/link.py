@@ -1,9 +1,13 @@
-"""Shared by the sweeper and each job it runs: storage specs, the pruner spec, trial lookup.
+"""Where the sweeper and the trainer meet: storage specs, the pruner spec, trial lookup.
 
 The sweeper asks a trial and launches its job with ``trial.study_name``, ``trial.storage`` and
-``trial.number`` overrides; the job (``trainer.tuning``) reopens the same storage, rebuilds the
-pruner from the study's user attrs (Optuna does not store pruners) and reports to the trial.
-Imported by Hydra's plugin scan, so Optuna is imported inside the functions only.
+``trial.number`` overrides; the job (``trainer.tuning``) calls ``load_trial``, named in its
+``trial.link``, which reopens the same storage, rebuilds the pruner from the study's user attrs
+(Optuna does not store pruners) and returns the trial to report to. The other way, this is the
+only module of the plugin that imports the trainer: what the sweeper uses of it is listed
+below; the trainer's hooks it calls (``warmup``, ``fingerprint``) are named in its config.
+``lint-imports`` holds both directions. Imported by Hydra's plugin scan, so Optuna is imported
+inside the functions only.
 """
 
 from __future__ import annotations
@@ -15,7 +19,27 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainer.errors import UserError, shown
+# What the sweeper uses of the trainer, all of it (lint-imports holds that no other module of
+# the plugin imports the trainer).
+from trainer.artifacts import publish_dir as publish_dir
+from trainer.atomic import atomic_write as atomic_write
+from trainer.atomic import atomic_write_json as atomic_write_json
+from trainer.errors import MAX_PROCESSES as MAX_PROCESSES
+from trainer.errors import SEED_MAX as SEED_MAX
+from trainer.errors import StudyStop as StudyStop
+from trainer.errors import UserError as UserError
+from trainer.errors import at_most as at_most
+from trainer.errors import check_finite as check_finite
+from trainer.errors import check_seed as check_seed
+from trainer.errors import finite as finite
+from trainer.errors import path_text as path_text
+from trainer.errors import plain_name as plain_name
+from trainer.errors import shown as shown
+from trainer.errors import writable_dir as writable_dir
+from trainer.hardware import cpu_count as cpu_count
+from trainer.tracking import NullTracker as NullTracker
+from trainer.tracking import Tracker as Tracker
+from trainer.tracking import config_tracker as config_tracker
 
 if TYPE_CHECKING:
     import optuna

@@ -22,17 +22,18 @@ class QuantsweepSweeper(Sweeper):
             # conf/train.yaml selects this sweeper for every search option (a config group
             # chosen by interpolation, search: ${model}, may not override hydra/sweeper itself),
             # so search=grid reaches Hydra's own grid sweeper through here.
-            from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+            from hydra_plugins.quantsweep_sweeper._internals import basic_sweeper
 
-            self.sweeper = BasicSweeper(max_batch_size=None)
+            self.sweeper = basic_sweeper()
             return
         if mode != "optuna":
-            from trainer.errors import UserError
+            from hydra_plugins.quantsweep_sweeper.link import UserError
 
             raise UserError(f"hydra.sweeper.mode={mode!r}: must be optuna or grid")
         from hydra_plugins.quantsweep_sweeper._impl import QuantsweepSweeperImpl
+        from hydra_plugins.quantsweep_sweeper.config import QuantsweepOptunaConf
 
-        self.sweeper = QuantsweepSweeperImpl(**kwargs)
+        self.sweeper = QuantsweepSweeperImpl(QuantsweepOptunaConf(mode=mode, **kwargs))
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig

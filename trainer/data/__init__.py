@@ -5,7 +5,6 @@
 - ``synthetic.generate_market``: the embedded seeded market with its planted signal.
 - ``features.build_features`` / ``labels.make_labels``: pure functions of the table.
 - ``gaps``: segments, the gap report and the forward-fill policy.
-- ``npz``: prepared splits with a JSON sidecar (``python -m trainer.data.npz``).
+- ``npz``: prepared splits with a JSON sidecar (``python -m trainer.write_splits``).
 - ``windows``: sequence windows as views (the sequence learners' part).
-- ``causality.assert_causal``: the look-ahead check the tests run on every feature family.
 """

@@ -27,6 +27,10 @@ class ClosureConfig:
     end: str = MISSING  # first open hour after it
 
 
+# target.horizon -> hours: the label horizons a table offers and a run may predict
+HORIZONS = {"1h": 1, "4h": 4}
+
+
 @dataclass
 class DataConfig:
     source: str = MISSING

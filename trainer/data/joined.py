@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from trainer.data.config import ROLES, JoinedDataConfig, RoleFileConfig
-from trainer.data.market import Recent, read_csv, read_parquet
+from trainer.data.files import Recent, read_csv, read_parquet
 from trainer.data.validate import (
     PRICE,
     _check_nan_runs,

@@ -2,7 +2,7 @@
 
 Write both files of the plan from the config a run would use (same data, features and split):
 
-    python -m trainer.data.npz [data=binance_btc data.root=../shared/data] [target.horizon=4h]
+    python -m trainer.write_splits [data=binance_btc data.root=../shared/data] [target.horizon=4h]
 
 writes ``<artifacts_dir>/datasets/btc_features_multi_horizon_splits.npz`` (``X_<part>``,
 ``y_ret_1h_<part>``, ``y_dir_1h_<part>``, ``y_ret_4h_<part>``, ``y_dir_4h_<part>``,
@@ -28,20 +28,18 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import sys
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from trainer.atomic import atomic_write
 from trainer.data.config import DataConfig, NpzDataConfig
+from trainer.data.table import Table, segments_of
 from trainer.errors import UserError
-
-if TYPE_CHECKING:  # trainer.dataset imports this module lazily; no cycle at run time
-    from trainer.dataset import Table
-    from trainer.splits import Fold
+from trainer.scaling import Scaler
+from trainer.splits import Fold
 
 PARTS = ("train", "valid", "test")
 MULTI = "btc_features_multi_horizon_splits.npz"
@@ -54,8 +52,6 @@ FORMAT = "quantsweep-splits-1"
 
 def write_splits(out_dir: Path, table: Table, fold: Fold, embargo_hours: int) -> list[Path]:
     """Both npz files (and sidecars) of ``table`` cut by ``fold``; returns the npz paths."""
-    from trainer.scaling import Scaler
-
     parts = {p: getattr(fold, p) for p in PARTS}
     names = np.asarray(table.feature_names, dtype=str)
     common: dict[str, np.ndarray] = {"feature_names": names}
@@ -129,7 +125,7 @@ def read_npz(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     if meta.get("sha256") and meta["sha256"] != _sha256(path):
         raise UserError(
             f"npz {path}: contents do not match the sha256 in {sidecar_path.name}"
-            " (changed after it was written?); write it again with python -m trainer.data.npz"
+            " (changed after it was written?); write it again with python -m trainer.write_splits"
         )
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -209,8 +205,6 @@ def _check(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> N
 def read_table(cfg: DataConfig) -> Table:
     """The ``trainer.dataset.Table`` of a prepared-splits file, its cut as ``fixed_split``."""
     from trainer.data.calendar import calendar_from_json
-    from trainer.dataset import Table, segments_of
-    from trainer.splits import Fold
 
     if not isinstance(cfg, NpzDataConfig):
         raise UserError(f"data.source={cfg.source!r}: not a prepared-splits (npz) source")
@@ -244,39 +238,3 @@ def read_table(cfg: DataConfig) -> Table:
         fixed_split=fold,
         calendar=calendar,
     )
-
-
-# --- the command --------------------------------------------------------------------------------
-
-
-def main(argv: list[str]) -> list[Path]:
-    """Compose the training config with ``argv`` overrides and write both files."""
-    from hydra import compose, initialize_config_dir
-
-    from trainer.config import register, validate
-    from trainer.dataset import build_table
-    from trainer.train import folds_for
-
-    register()
-    conf_dir = Path(__file__).resolve().parents[2] / "conf"
-    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-        conf = validate(compose("train", overrides=argv))
-    if conf.data.source == "npz":
-        raise UserError("data=npz: write prepared splits from a market source, not from an npz")
-    table = build_table(conf.data, conf.features)
-    folds = folds_for(conf, table)
-    if len(folds) != 1:
-        raise UserError("split=walk_forward: prepared splits hold one cut; use split=holdout")
-    embargo = (
-        conf.split.embargo_hours if conf.split.embargo_hours is not None else conf.target.hours
-    )
-    paths = write_splits(Path(conf.artifacts_dir) / "datasets", table, folds[0], embargo)
-    for p in paths:
-        print(p)
-    return paths
-
-
-if __name__ == "__main__":
-    from trainer.cli import run_entrypoint
-
-    run_entrypoint(lambda: main(sys.argv[1:]))

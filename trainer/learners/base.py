@@ -6,10 +6,10 @@ A learner follows scikit-learn's habits: ``__init__`` stores hyperparameters unc
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -30,6 +30,9 @@ class SplitData:
     returns: np.ndarray  # (n_rows,) forward log return over the horizon (for trading metrics)
     timestamps: np.ndarray  # (n_rows,) datetime64[ns], UTC, the hour the features are known
     segment: np.ndarray  # (n_rows,) int64, constant over a run of consecutive hours
+    # The libraries' objects built on this part (DMatrix, Dataset), kept for the next trials
+    # of a sweep: a dict only on the parts a ``TrialCache`` shares, None on any other part.
+    library: dict[Hashable, Any] | None = field(default=None, compare=False, repr=False)
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
@@ -91,18 +94,6 @@ class NullReporter:
 
     def report(self, value: float, step: int) -> None:
         pass
-
-
-class RecordingReporter:
-    """Keeps every reported value (tests, and fold-level reports of a walk-forward run)."""
-
-    active = True
-
-    def __init__(self) -> None:
-        self.values: list[tuple[int, float]] = []
-
-    def report(self, value: float, step: int) -> None:
-        self.values.append((step, value))
 
 
 @runtime_checkable

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 from trainer.errors import (
     BATCH_WHY,
@@ -225,9 +225,6 @@ class EnsembleConfig(ModelConfig):
             raise UserError("model.members: empty; list at least one member (model: or path:)")
         at_most("model.members", len(self.members), 32, "each member is a model trained in the run")
         names = [m.name for m in self.members]
-        # imported here: ensemble_members imports this module
-        from trainer.learners.ensemble_members import member_params
-
         for i, member in enumerate(self.members):
             member.check(f"model.members[{i}]")
             if member.model is not None:
@@ -252,3 +249,33 @@ class EnsembleConfig(ModelConfig):
     def used_members(self) -> list[MemberConfig]:
         wanted = set(self.used_names())
         return [m for m in self.members if m.name in wanted]
+
+
+SCHEMAS: dict[str, type[ModelConfig]] = {
+    "xgboost": XGBoostConfig,
+    "lightgbm": LightGBMConfig,
+    "lstm": LSTMConfig,
+    "transformer": TransformerConfig,
+}
+
+
+def member_params(member: MemberConfig) -> ModelConfig:
+    """The hyperparameters of a ``model:`` member: schema defaults + overrides, validated."""
+    assert member.model is not None
+    where = f"model.members ({member.name}) overrides"
+    for key in ("name", "family"):
+        if key in member.overrides:
+            raise UserError(f"{where}: '{key}' is fixed by model={member.model}; remove it")
+    try:
+        # from_dotlist parses values as a command line does: "3" -> 3, "null" -> None
+        values = OmegaConf.from_dotlist([f"{k}={v}" for k, v in member.overrides.items()])
+        merged = OmegaConf.merge(OmegaConf.structured(SCHEMAS[member.model]), values)
+        params = OmegaConf.to_object(merged)
+    except UserError as exc:  # a range check of the family's schema
+        raise UserError(f"{where}: {exc}") from None
+    except Exception as exc:  # omegaconf: unknown key, wrong type, unparsable value
+        bad_key = getattr(exc, "full_key", None)
+        msg = getattr(exc, "msg", str(exc)).splitlines()[0]
+        raise UserError(f"{where}: {bad_key}: {msg}" if bad_key else f"{where}: {msg}") from None
+    assert isinstance(params, ModelConfig)
+    return params

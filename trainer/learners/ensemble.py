@@ -38,14 +38,14 @@ import numpy as np
 from trainer.errors import UserError
 from trainer.learners import build_learner, load_learner, save_learner
 from trainer.learners.base import FitContext, Learner, NullReporter, Reporter, SplitData
-from trainer.learners.config import EnsembleConfig, MemberConfig
+from trainer.learners.config import EnsembleConfig, MemberConfig, member_params
 from trainer.learners.ensemble_combiners import (
     Combiner,
     fit_combiner,
     load_combiner,
     save_combiner,
 )
-from trainer.learners.ensemble_members import InputMap, load_path_member, member_params
+from trainer.learners.ensemble_members import InputMap, load_path_member
 
 ENSEMBLE_FILE = "ensemble.json"
 MEMBERS_DIR = "members"

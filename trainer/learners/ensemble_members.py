@@ -16,47 +16,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
 
+from trainer.data.config import HORIZONS
 from trainer.errors import UserError
+from trainer.learners import LEARNER_FILE
 from trainer.learners.base import FitContext, Learner, SplitData
-from trainer.learners.config import (
-    LightGBMConfig,
-    LSTMConfig,
-    MemberConfig,
-    ModelConfig,
-    TransformerConfig,
-    XGBoostConfig,
-)
-
-SCHEMAS: dict[str, type[ModelConfig]] = {
-    "xgboost": XGBoostConfig,
-    "lightgbm": LightGBMConfig,
-    "lstm": LSTMConfig,
-    "transformer": TransformerConfig,
-}
-
-
-def member_params(member: MemberConfig) -> ModelConfig:
-    """The hyperparameters of a ``model:`` member: schema defaults + overrides, validated."""
-    assert member.model is not None
-    where = f"model.members ({member.name}) overrides"
-    for key in ("name", "family"):
-        if key in member.overrides:
-            raise UserError(f"{where}: '{key}' is fixed by model={member.model}; remove it")
-    try:
-        # from_dotlist parses values as a command line does: "3" -> 3, "null" -> None
-        values = OmegaConf.from_dotlist([f"{k}={v}" for k, v in member.overrides.items()])
-        merged = OmegaConf.merge(OmegaConf.structured(SCHEMAS[member.model]), values)
-        params = OmegaConf.to_object(merged)
-    except UserError as exc:  # a range check of the family's schema
-        raise UserError(f"{where}: {exc}") from None
-    except Exception as exc:  # omegaconf: unknown key, wrong type, unparsable value
-        bad_key = getattr(exc, "full_key", None)
-        msg = getattr(exc, "msg", str(exc)).splitlines()[0]
-        raise UserError(f"{where}: {bad_key}: {msg}" if bad_key else f"{where}: {msg}") from None
-    assert isinstance(params, ModelConfig)
-    return params
+from trainer.learners.config import MemberConfig
+from trainer.learners.saved import MODEL_DIR, load_checked_model, read_metadata
+from trainer.scaling import Scaler
 
 
 @dataclass(frozen=True)
@@ -116,21 +83,19 @@ class PathMember:
 
 def load_path_member(member: MemberConfig, context: FitContext) -> PathMember:
     """Load a saved run as a member, after checking it fits this run's target and features."""
-    # imported here: artifacts imports the learner registry, which imports this module lazily
-    from trainer.artifacts import MODEL_DIR, load_run
-    from trainer.config import HORIZONS
-    from trainer.learners import LEARNER_FILE
-
     where = f"model.members ({member.name}) path={member.path}"
     assert member.path is not None
-    if not Path(member.path).is_dir():
+    root = Path(member.path)
+    if not root.is_dir():
         raise UserError(f"{where}: no such run directory (a run's output or a study's best/)")
     try:
-        run = load_run(member.path)
-        model_name = str(json.loads((run.path / MODEL_DIR / LEARNER_FILE).read_text())["name"])
+        metadata = read_metadata(root)
+        learner = load_checked_model(root, metadata)
+        model_name = str(json.loads((root / MODEL_DIR / LEARNER_FILE).read_text())["name"])
     except UserError as exc:
         raise UserError(f"{where}: {exc}") from None
-    target = run.metadata["target"]
+    feature_names = list(metadata["feature_names"])
+    target = metadata["target"]
     horizon = HORIZONS.get(str(target.get("horizon")))
     if target.get("task") != context.task or horizon != context.horizon:
         raise UserError(
@@ -140,29 +105,29 @@ def load_path_member(member: MemberConfig, context: FitContext) -> PathMember:
         )
     if not context.feature_names or context.scaler_mean is None or context.scaler_scale is None:
         raise RuntimeError("a path member needs context.feature_names and the scaler statistics")
-    missing = [f for f in run.feature_names if f not in context.feature_names]
+    missing = [f for f in feature_names if f not in context.feature_names]
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise UserError(
             f"{where}: {len(missing)} of its features are not in this run's data ({shown});"
             " train the member on the same data source and features"
         )
-    scaler = run.scaler
-    if scaler.mean.shape != (len(run.feature_names),):
+    scaler = Scaler.from_json(metadata["scaler"])
+    if scaler.mean.shape != (len(feature_names),):
         raise UserError(f"{where}: metadata.json scaler does not match its feature_names")
     inputs = input_map(
         context.feature_names,
         np.asarray(context.scaler_mean, np.float64),
         np.asarray(context.scaler_scale, np.float64),
-        run.feature_names,
+        feature_names,
         scaler.mean,
         np.asarray(scaler.scale, np.float64),
     )
     try:
-        trained_until = parse_utc(run.metadata["split"]["bounds"]["train"][1])
+        trained_until = parse_utc(metadata["split"]["bounds"]["train"][1])
     except (KeyError, TypeError, IndexError, ValueError):
         raise UserError(f"{where}: metadata.json has no split.bounds.train (tampered?)") from None
-    return PathMember(run.learner, model_name, inputs, trained_until)
+    return PathMember(learner, model_name, inputs, trained_until)
 
 
 def parse_utc(text: str) -> np.datetime64:

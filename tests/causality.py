@@ -1,6 +1,6 @@
 """The look-ahead check: changing the market after row t must not change any output row <= t.
 
-Used by ``tests/test_features_causality.py`` (every feature family, and a planted look-ahead
+Used by ``test_features_causality.py`` (every feature family, and a planted look-ahead
 feature that it must catch). Works for any function from a market table to a frame or array on
 the same index: features, labels shifted to their known time, scalers.
 """
