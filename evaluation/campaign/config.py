@@ -151,3 +151,4 @@ class CampaignRunConfig:
 
 def register() -> None:
     ConfigStore.instance().store(name="campaign_run_schema", node=CampaignRunConfig)
+    ConfigStore.instance().store(name="schema_tracking", node=TrackingConfig)  # conf/tracking/
