@@ -20,8 +20,7 @@ from trainer.artifacts import git_revision, package_versions
 from trainer.config import TrainConfig, to_dict
 from trainer.dataset import Prepared, Table, prepare
 from trainer.errors import UserError
-from trainer.fit import calibrate_on, evaluate_scores, objective_spec
-from trainer.learners import build_learner
+from trainer.fit import calibrate_on, evaluate_scores, fit_learner, objective_spec
 from trainer.learners.base import FitContext, Learner, NullReporter
 from trainer.splits import MIN_PART_ROWS, Fold
 from trainer.trading import Rule
@@ -74,19 +73,10 @@ def next_fold(wf: WalkForwardConfig, timestamps: np.ndarray, embargo_hours: int)
 
 def refit(conf: TrainConfig, context: FitContext, table: Table, fold: Fold) -> Refit:
     """Fit ``conf`` on the fold's train part and calibrate its threshold on valid."""
-    from dataclasses import replace
 
     spec = objective_spec(conf)
     prepared = prepare(table, fold, conf.target.hours, conf.target.task, conf.features.constant_tol)
-    context = replace(
-        context,
-        feature_names=tuple(prepared.feature_names),
-        scaler_mean=prepared.scaler.mean,
-        scaler_scale=prepared.scaler.scale,
-        horizon=conf.target.hours,
-    )
-    learner = build_learner(conf.model, context)
-    learner.fit(prepared.train, prepared.valid, NullReporter())
+    learner = fit_learner(conf, prepared, context, NullReporter())
     valid = prepared.valid
     scores = np.asarray(learner.predict(valid), dtype=np.float64)
     rule = calibrate_on(scores, valid, spec)

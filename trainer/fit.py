@@ -108,6 +108,23 @@ class FoldResult:
         return self.rule.upper
 
 
+def fit_learner(
+    conf: TrainConfig, prepared: Prepared, context: FitContext, reporter: Reporter
+) -> Learner:
+    """A new learner of ``conf.model`` fitted on the prepared train part (valid for early
+    stopping and reports), knowing the features and scaling it will meet."""
+    context = replace(
+        context,
+        feature_names=tuple(prepared.feature_names),
+        scaler_mean=prepared.scaler.mean,
+        scaler_scale=prepared.scaler.scale,
+        horizon=conf.target.hours,
+    )
+    learner = build_learner(conf.model, context)
+    learner.fit(prepared.train, prepared.valid, reporter)
+    return learner
+
+
 def fit_fold(
     conf: TrainConfig,
     table: Table,
@@ -120,15 +137,7 @@ def fit_fold(
     """Fit on ``fold`` of ``table``; its prepared parts shared through ``cache`` when given."""
     cut = (table, fold, conf.target.hours, conf.target.task, conf.features.constant_tol)
     prepared = cache.prepared(*cut) if cache is not None else prepare(*cut)
-    context = replace(
-        context,
-        feature_names=tuple(prepared.feature_names),
-        scaler_mean=prepared.scaler.mean,
-        scaler_scale=prepared.scaler.scale,
-        horizon=conf.target.hours,
-    )
-    learner = build_learner(conf.model, context)
-    learner.fit(prepared.train, prepared.valid, reporter)
+    learner = fit_learner(conf, prepared, context, reporter)
     valid_scores = learner.predict(prepared.valid)
     rule = calibrate_on(valid_scores, prepared.valid, spec)
     test_scores = learner.predict(prepared.test)
