@@ -16,14 +16,14 @@ import numpy as np
 import pandas as pd
 
 from evaluation.config import WalkForwardConfig
-from trainer.artifacts import git_revision, package_versions
-from trainer.config import TrainConfig, to_dict
+from trainer.config import TrainConfig
 from trainer.dataset import Prepared, Table, prepare
 from trainer.errors import UserError
 from trainer.fit import calibrate_on, evaluate_scores, fit_learner, objective_spec
 from trainer.learners.base import FitContext, Learner, NullReporter
 from trainer.splits import MIN_PART_ROWS, Fold
 from trainer.trading import Rule
+from trainer.train import run_metadata
 
 NEXT_FOLD = "next"
 
@@ -90,27 +90,7 @@ def refit(conf: TrainConfig, context: FitContext, table: Table, fold: Fold) -> R
         part: [_iso(ts[s.start]), _iso(ts[s.stop - 1])]
         for part, s in (("train", fold.train), ("valid", fold.valid))
     }
-    metadata = {
-        "model": conf.model.name,
-        "family": conf.model.family,
-        "target": {"horizon": conf.target.horizon, "task": conf.target.task},
-        "feature_names": prepared.feature_names,
-        "dropped_constant_features": prepared.dropped,
-        "scaler": prepared.scaler.to_json(),
-        "threshold": rule.upper,
-        "rule": rule.to_json(),
-        "data_hash": table.data_hash,
-        "data_source": table.source,
-        "gaps": table.gap_report,
-        "split": {"fold": NEXT_FOLD, "bounds": bounds},
-        "seed": conf.seed,
-        "seeds": {"python": conf.seed, "numpy": conf.seed, "learner": conf.seed},
-        "device": context.device,
-        "threads": context.threads,
-        "versions": package_versions(),
-        "git_revision": git_revision(),
-        "config": to_dict(conf),
-    }
+    metadata = run_metadata(conf, prepared, rule, context, bounds)
     return Refit(learner, prepared, rule, scores, metrics, metadata)
 
 

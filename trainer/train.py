@@ -15,18 +15,26 @@ from omegaconf import DictConfig
 
 from trainer.artifacts import git_revision, package_versions, save_run
 from trainer.config import TrainConfig, to_dict, validate
-from trainer.dataset import build_table
-from trainer.fit import FoldResult, fit_fold, objective_spec
+from trainer.dataset import Prepared, build_table
 from trainer.fit import fit_context as fit_context
+from trainer.fit import fit_fold, objective_spec
 from trainer.fit import folds_for as folds_for
 from trainer.hardware import seed_everything
 from trainer.learners.base import FitContext, NullReporter, Reporter
 from trainer.tracking import run_tracker
+from trainer.trading import Rule
 from trainer.trial_cache import TrialCache
 
 
-def run_metadata(conf: TrainConfig, result: FoldResult, context: FitContext) -> dict[str, Any]:
-    p = result.prepared
+def run_metadata(
+    conf: TrainConfig,
+    p: Prepared,
+    rule: Rule,
+    context: FitContext,
+    bounds: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
+    """What ``metadata.json`` records of a model fitted on ``p`` (``bounds``: the fold's parts,
+    by default every part of ``p``)."""
     return {
         "model": conf.model.name,
         "family": conf.model.family,
@@ -34,12 +42,12 @@ def run_metadata(conf: TrainConfig, result: FoldResult, context: FitContext) -> 
         "feature_names": p.feature_names,
         "dropped_constant_features": p.dropped,
         "scaler": p.scaler.to_json(),
-        "threshold": result.threshold,
-        "rule": result.rule.to_json(),
+        "threshold": rule.upper,
+        "rule": rule.to_json(),
         "data_hash": p.table.data_hash,
         "data_source": p.table.source,
         "gaps": p.table.gap_report,
-        "split": {"fold": p.fold.name, "bounds": p.bounds()},
+        "split": {"fold": p.fold.name, "bounds": p.bounds() if bounds is None else bounds},
         "seed": conf.seed,
         "seeds": {"python": conf.seed, "numpy": conf.seed, "learner": conf.seed},
         "device": context.device,
@@ -99,7 +107,7 @@ def train(
             "rule": result.rule.to_json(),
             "walk_forward": {"folds": per_fold, "mean_objective": objective},
         }
-    metadata = run_metadata(conf, result, context)
+    metadata = run_metadata(conf, result.prepared, result.rule, context)
     save_run(run_dir, result.learner, conf.model.name, metadata, metrics)
     tracker.log_run(run_dir, metadata, metrics)
     from trainer.tuning import record_trial
