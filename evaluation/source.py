@@ -107,17 +107,7 @@ def open_source(path: str, overrides: list[str]) -> Source:
         raise UserError(
             f"run={path}: no such directory (a run, a study's best/ or a promoted model)"
         )
-    root = Path(os.path.realpath(given))  # best/ is swapped by a running study: pin it now
-    snapshot, texts = Snapshot.read(root)
-    missing = [f for f in (CONFIG_FILE, METADATA_FILE, METRICS_FILE) if f not in texts]
-    if missing:
-        raise UserError(
-            f"run={path}: not a quantsweep run directory ({', '.join(missing)} missing); pass a"
-            " run directory under outputs/, a study's best/ or artifacts/promoted/<target>"
-        )
-    # The saved artifact must load (format version, metadata keys, model files and their
-    # checksums) before any work: a truncated or tampered model is never evaluated or promoted.
-    load_run(root)
+    root, snapshot, texts = _read_pinned(path, given)
     metadata = _parse_json(root / METADATA_FILE, texts[METADATA_FILE])
     metrics = _parse_json(root / METRICS_FILE, texts[METRICS_FILE])
     config_text = texts[CONFIG_FILE].decode()
@@ -143,6 +133,41 @@ def open_source(path: str, overrides: list[str]) -> Source:
         stored_config=stored,
         manifest=manifest,
     )
+
+
+def _read_pinned(path: str, given: Path) -> tuple[Path, Snapshot, dict[str, bytes]]:
+    """Resolve ``given`` once and read the directory it names.
+
+    A running study swaps ``best/`` to a new copy and deletes the old one, possibly while it is
+    being read; a read that failed because the link moved meanwhile is retried on the new
+    target, so what is read is always one complete copy.
+    """
+    for _ in range(_READ_ATTEMPTS - 1):
+        root = Path(os.path.realpath(given))
+        try:
+            return (root, *_read(path, root))
+        except (OSError, UserError):
+            if Path(os.path.realpath(given)) == root:
+                raise  # nothing moved: the run itself is broken
+    root = Path(os.path.realpath(given))
+    return (root, *_read(path, root))
+
+
+_READ_ATTEMPTS = 5
+
+
+def _read(path: str, root: Path) -> tuple[Snapshot, dict[str, bytes]]:
+    snapshot, texts = Snapshot.read(root)
+    missing = [f for f in (CONFIG_FILE, METADATA_FILE, METRICS_FILE) if f not in texts]
+    if missing:
+        raise UserError(
+            f"run={path}: not a quantsweep run directory ({', '.join(missing)} missing); pass a"
+            " run directory under outputs/, a study's best/ or artifacts/promoted/<target>"
+        )
+    # The saved artifact must load (format version, metadata keys, model files and their
+    # checksums) before any work: a truncated or tampered model is never evaluated or promoted.
+    load_run(root)
+    return snapshot, texts
 
 
 def _parse_json(path: Path, data: bytes) -> dict[str, Any]:

@@ -43,8 +43,14 @@ def compose_cfg() -> Callable[..., DictConfig]:
 def run_cli(
     module: str, *args: str, cwd: Path, timeout: int = 300, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m <module> args`` in a subprocess, outputs under ``cwd``."""
+    """Run ``python -m <module> args`` in a subprocess, outputs under ``cwd``.
+
+    The repository root leads ``PYTHONPATH`` so hooks named by dotted path in tests
+    (``tests.<module>.<function>``) import in the child as they do under pytest.
+    """
     full_env = {**os.environ, **(env or {})}
+    inherited = full_env.get("PYTHONPATH")
+    full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *([inherited] if inherited else [])])
     full_env.setdefault("OMP_NUM_THREADS", "2")
     return subprocess.run(
         [sys.executable, "-m", module, *args],

@@ -241,6 +241,33 @@ def test_a_study_moving_on_during_the_evaluation_cannot_change_what_is_promoted(
     assert not (tmp_path / "art" / "promoted").exists()
 
 
+def test_best_swapped_while_the_evaluation_reads_it_is_read_again_whole(
+    make_run: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A study replaced best/ (and deleted the copy being read) between the read of its files
+    and the load of its model: the evaluation reads the new copy, whole, instead of failing."""
+    import evaluation.source as source
+
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "best.json").write_text("{}")
+    publish_dir(make_run(), study / "best")
+    real = source.load_run
+    swaps: list[Path] = []
+
+    def swapped_before_the_model_is_read(root: Path) -> Any:
+        if not swaps:
+            swaps.append(root)
+            publish_dir(make_run("model.max_depth=2"), study / "best")  # deletes `root`
+        return real(root)
+
+    monkeypatch.setattr(source, "load_run", swapped_before_the_model_is_read)
+    read = source.open_source(str(study / "best"), [])
+    assert not swaps[0].exists() and read.path == (study / "best").resolve() != swaps[0]
+    assert read.config.model.max_depth == 2  # type: ignore[attr-defined]
+    assert read.snapshot is not None and read.snapshot.files == file_digests(read.path)
+
+
 @pytest.mark.slow
 def test_a_real_study_running_beside_the_evaluation_never_mixes_two_trials(
     tmp_path: Path,
