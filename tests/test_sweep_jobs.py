@@ -21,6 +21,7 @@ from hydra._internal.callbacks import Callbacks
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.plugins import Plugins
 from hydra.core.utils import JobRuntime, JobStatus
 from hydra.types import HydraContext, RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -131,7 +132,10 @@ def test_the_journal_syncs_when_a_trial_starts_or_ends_not_on_every_report(
 
 @contextmanager
 def _jobs(
-    tmp_path: Path, task_function: Callable[[DictConfig], Any], *overrides: str
+    tmp_path: Path,
+    task_function: Callable[..., Any],
+    *overrides: str,
+    with_fallback: bool = False,
 ) -> Iterator[InProcessJobs]:
     """``InProcessJobs`` as the sweeper makes them, for a sweep writing under ``tmp_path``."""
     register()
@@ -145,7 +149,14 @@ def _jobs(
         HydraConfig.instance().set_config(master)
         JobRuntime.instance().set("name", "train")
         context = HydraContext(config_loader=loader, callbacks=Callbacks(master))
-        yield InProcessJobs(context, task_function, master, fallback=None)
+        fallback = (
+            Plugins.instance().instantiate_launcher(
+                hydra_context=context, task_function=task_function, config=master
+            )
+            if with_fallback
+            else None
+        )
+        yield InProcessJobs(context, task_function, master, fallback=fallback)
 
 
 def _varying(job: int) -> list[str]:
@@ -187,6 +198,23 @@ def test_each_jobs_files_are_its_values_rendered_whole(tmp_path: Path) -> None:
             # the job's log file has its own messages, and no other job's
             assert (out / "train.log").read_text().count("job depth") == 1
             assert f"job depth {3 + job}" in (out / "train.log").read_text()
+
+
+def test_jobs_composed_in_full_get_the_shared_trial_cache_too(tmp_path: Path) -> None:
+    """A seed reproduction sets ``hydra.sweep.subdir``, so Hydra's launcher composes it: it
+    must still get what the warm-up shared (else it rebuilt the trial cache's data)."""
+    got: list[tuple[str, Any]] = []
+
+    def task(cfg: DictConfig, cache: Any = None) -> float:
+        got.append((HydraConfig.get().runtime.output_dir, cache))
+        return 0.0
+
+    shared = object()
+    with _jobs(tmp_path, task, with_fallback=True) as jobs:
+        jobs.share({"cache": shared})
+        jobs.run([], _varying(0), 0)  # values only: this process's composed config
+        jobs.run([], [*_varying(1), "seed=5", "hydra.sweep.subdir=reproduce/seed5"], 1)
+    assert got == [(str(tmp_path / "0"), shared), (str(tmp_path / "reproduce/seed5"), shared)]
 
 
 def test_a_value_of_the_wrong_type_fails_as_omegaconf_update_fails(tmp_path: Path) -> None:

@@ -203,7 +203,7 @@ class QuantsweepSweeperImpl(Sweeper):
         if self.in_process and self.warmup:  # this process runs the trials itself
             shared = dict(get_method(self.warmup)(self._task_config(fixed)) or {})
             if isinstance(self.jobs, InProcessJobs):
-                self.jobs.task_kwargs = shared
+                self.jobs.share(shared)
         fingerprint = self._fingerprint(space, fixed, shared)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.master, sweep_dir / "multirun.yaml")

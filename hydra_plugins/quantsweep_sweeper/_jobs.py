@@ -14,6 +14,7 @@ goes through ``launcher.launch``.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -152,8 +153,19 @@ class InProcessJobs:
         self.parser = OverridesParser.create(config_loader=hydra_context.config_loader)
         self._templates: dict[tuple[str, ...], _Template] = {}
         # keyword arguments of every task function call: what ``hydra.sweeper.warmup`` returned
-        # for this process (the trainer's per-process trial cache)
+        # for this process (the trainer's per-process trial cache); set with ``share``
         self.task_kwargs: dict[str, Any] = {}
+
+    def share(self, task_kwargs: dict[str, Any]) -> None:
+        """Hand ``task_kwargs`` to every job's task function call, including the jobs the
+        fallback launcher composes in full (a seed reproduction's ``hydra.sweep.subdir``):
+        without them those jobs rebuilt the trial cache's data from scratch."""
+        self.task_kwargs = dict(task_kwargs)
+        if self.fallback is not None:
+            bound = functools.partial(self.task_function, **self.task_kwargs)
+            self.fallback.launcher.setup(
+                hydra_context=self.hydra_context, task_function=bound, config=self.master
+            )
 
     def template(self, fixed: Sequence[str]) -> _Template:
         key = tuple(fixed)

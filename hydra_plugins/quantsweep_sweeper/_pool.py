@@ -55,7 +55,7 @@ def _warm_up(fixed: Sequence[str], warmup: str | None) -> None:
         return
     cfg = _worker.template(fixed).task
     if warmup:
-        _worker.task_kwargs = dict(get_method(warmup)(cfg) or {})
+        _worker.share(dict(get_method(warmup)(cfg) or {}))
     _warmed.add(tuple(fixed))
 
 
