@@ -11,9 +11,7 @@ import sys
 from collections.abc import Callable, MutableMapping
 from typing import Any, NoReturn
 
-from hydra.experimental.callback import Callback
-
-from trainer.errors import UserError, writable_dir
+from trainer.errors import UserError
 
 EXIT_USER_ERROR = 2
 
@@ -56,25 +54,6 @@ def run_entrypoint(main: Callable[[], Any]) -> None:
         fail(f"cannot parse the command line ({_first_line(exc)})")
     except (ConfigCompositionException, OmegaConfBaseException) as exc:
         fail(describe_config_error(exc))
-
-
-class CheckOutputs(Callback):
-    """The run's (or sweep's) directory, checked before Hydra makes it: a path too long, under
-    a file or in a read-only place is one line, not a traceback from Hydra's ``mkdir``.
-    Registered under ``hydra.callbacks`` in conf/train.yaml and conf/evaluation.yaml."""
-
-    def on_run_start(self, config: Any, **kwargs: Any) -> None:
-        _check_dir("hydra.run.dir", str(config.hydra.run.dir))
-
-    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
-        _check_dir("hydra.sweep.dir", str(config.hydra.sweep.dir))
-
-
-def _check_dir(key: str, path: str) -> None:
-    try:
-        writable_dir(key, path)
-    except UserError as exc:
-        fail(str(exc))  # SystemExit: Hydra turns a callback's Exception into a mere warning
 
 
 def describe_config_error(exc: BaseException) -> str:
