@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from hydra.core.config_store import ConfigStore
 
+from trainer.config import register_help_groups
 from trainer.errors import (
     MAX_WINDOW_HOURS,
     WINDOW_WHY,
@@ -208,5 +209,6 @@ class EvaluationConfig:
 
 
 def register() -> None:
+    register_help_groups()
     ConfigStore.instance().store(name="evaluation_schema", node=EvaluationConfig)
     ConfigStore.instance().store(name="schema_tracking", node=TrackingConfig)

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from trainer.artifacts import CONFIG_FILE, METADATA_FILE, METRICS_FILE, load_run
-from trainer.config import TrainConfig
+from trainer.config import CONF_DIR, TrainConfig
 from trainer.errors import UserError
-from trainer.run_config import CONF_DIR, GROUPS, HYDRA_FILE, compose_run_config
+from trainer.run_config import GROUPS, HYDRA_FILE, compose_run_config
 
 __all__ = ["CONF_DIR", "GROUPS", "Snapshot", "Source", "compose_run_config", "open_source"]
 

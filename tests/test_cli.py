@@ -5,12 +5,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 
+from evaluation.campaign.config import register as campaign_register
+from evaluation.config import register as evaluation_register
 from tests.conftest import CONF, TINY, run_cli
 from trainer.cli import OPENMP_SPINCOUNT, process_defaults
+from trainer.config import register
+from trainer.run_config import GROUPS
 
 
 def test_cli_run_writes_a_hydra_run_directory(tmp_path: Path) -> None:
@@ -31,17 +37,41 @@ def test_seed_list_multirun_runs_three_jobs_in_one_directory(tmp_path: Path) -> 
     assert seeds == [0, 1, 2]
 
 
-@pytest.mark.parametrize("module", ["trainer", "evaluation"])
+def _chosen_groups(config_name: str) -> set[str]:
+    """The groups ``config_name`` composes (Hydra records each one's choice)."""
+    register()
+    evaluation_register()
+    campaign_register()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name, return_hydra_config=True)
+    return {g for g in cfg.hydra.runtime.choices if not g.startswith("hydra")}
+
+
+@pytest.mark.parametrize(
+    ("module", "groups"),
+    [
+        ("trainer", lambda: _chosen_groups("train")),
+        # the evaluated run's groups (overrides of its config), and the evaluation's own
+        ("evaluation", lambda: set(GROUPS) | _chosen_groups("evaluation")),
+        ("evaluation.campaign", lambda: _chosen_groups("campaign_run")),
+    ],
+)
 def test_help_names_the_program_and_lists_only_the_groups_a_user_picks_from(
-    module: str, tmp_path: Path
+    module: str, groups: Callable[[], set[str]], tmp_path: Path
 ) -> None:
     res = run_cli(module, "--help", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith(f"python -m {module} ")
     assert "powered by Hydra" not in res.stdout.splitlines()[0]
-    groups = res.stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
-    listed = {line.split(":")[0] for line in groups.splitlines()[2:] if ":" in line}
-    assert listed == {p.name for p in CONF.iterdir() if p.is_dir()}  # conf/'s groups, no schema/*
+    listing = res.stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
+    listed = {
+        line.split(":")[0]: line.split(":", 1)[1].strip()
+        for line in listing.splitlines()[2:]
+        if ":" in line
+    }
+    assert set(listed) == groups()  # no schema_*, no other entrypoint's group
+    for group, options in listed.items():
+        assert options == ", ".join(sorted(p.stem for p in (CONF / group).glob("*.yaml")))
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ checks that a type alone cannot express, before any work starts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -277,14 +278,35 @@ DATA_SCHEMAS: dict[str, type[DataConfig]] = {
 }
 
 
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+HELP_GROUPS_RESOLVER = "quantsweep_groups"
+
+
+def group_listing(*groups: str) -> str:
+    """``group: option, option`` lines of ``conf/<group>/*.yaml``: the groups an entrypoint's
+    ``--help`` lists (``${quantsweep_groups:model,data,...}`` in its help template), since
+    Hydra's own listing shows every group under conf/, other entrypoints' included."""
+    return "\n".join(
+        f"{g}: {', '.join(sorted(p.stem for p in (CONF_DIR / g).glob('*.yaml')))}"
+        for g in sorted(groups)
+    )
+
+
+def register_help_groups() -> None:
+    """The resolver the entrypoints' help templates list their groups with (idempotent)."""
+    if not OmegaConf.has_resolver(HELP_GROUPS_RESOLVER):
+        OmegaConf.register_new_resolver(HELP_GROUPS_RESOLVER, group_listing)
+
+
 def register() -> None:
-    """Put every schema in the ConfigStore (idempotent).
+    """Put every schema in the ConfigStore (idempotent), and the help listing's resolver.
 
     Stored as plain configs (``schema_<group>_<name>``), not as config groups, so ``--help``
     lists only the groups a user picks from; each option's yaml names its schema.
     """
     from hydra.core.config_store import ConfigStore
 
+    register_help_groups()
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     for name, model in MODEL_SCHEMAS.items():

@@ -19,11 +19,10 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from trainer.config import TrainConfig, TrialConfig, validate
+from trainer.config import CONF_DIR, TrainConfig, TrialConfig, validate
 from trainer.errors import UserError
 from trainer.tracking import TrackingConfig
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 CONFIG_FILE = ".hydra/config.yaml"
 HYDRA_FILE = ".hydra/hydra.yaml"
 GROUPS = ("model", "data", "features", "split", "hardware", "strategy")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
 
-from trainer.config import HORIZONS, TASKS
+from trainer.config import HORIZONS, TASKS, register_help_groups
 from trainer.errors import UserError, at_least, one_of
 from trainer.tracking import TrackingConfig
 
@@ -150,5 +150,6 @@ class CampaignRunConfig:
 
 
 def register() -> None:
+    register_help_groups()
     ConfigStore.instance().store(name="campaign_run_schema", node=CampaignRunConfig)
     ConfigStore.instance().store(name="schema_tracking", node=TrackingConfig)  # conf/tracking/
