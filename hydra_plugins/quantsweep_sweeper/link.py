@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from trainer.artifacts import publish_dir as publish_dir
 from trainer.atomic import atomic_write as atomic_write
 from trainer.atomic import atomic_write_json as atomic_write_json
+from trainer.console import progress_bar as progress_bar
 from trainer.errors import MAX_PROCESSES as MAX_PROCESSES
 from trainer.errors import SEED_MAX as SEED_MAX
 from trainer.errors import StudyStop as StudyStop
