@@ -43,6 +43,7 @@ PACKAGES = (
     "lightgbm",
     "torch",
     "optuna",
+    "hydra-core",
 )
 
 
