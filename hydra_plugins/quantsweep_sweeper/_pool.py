@@ -1,10 +1,11 @@
 """``hardware=cpu_pool``: trials in worker processes that compose their config once.
 
 Hydra's joblib launcher sends every job the whole Hydra context (config repository, schemas,
-plugins) and composes the job's config from scratch in the worker: 0.1-0.2 s a job here, and
-the first job of each worker also pays its imports and its copy of the data table while the
-trial's clock runs. Here the workers of joblib's loky process pool (``hydra.launcher.n_jobs``
-of them) receive the Hydra context once, when they start, and run each job as
+plugins) and composes the job's config from scratch in the worker, a large share of a short
+trial, and the first job of each worker also pays its imports and its copy of the data table
+while the trial's clock runs. Here the workers of joblib's loky process pool
+(``hydra.launcher.n_jobs`` of them) receive the Hydra context once, when they start, and run
+each job as
 ``InProcessJobs`` does in the sweeper's process: the sweeper sends a job's overrides only, the
 worker sets them on the config it composed once. Workers start, compose and warm up
 (``hydra.sweeper.warmup``: imports and the data table) while the sweeper opens the study.

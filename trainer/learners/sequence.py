@@ -159,7 +159,7 @@ class _SequenceLearner:
 
         # Reruns are bit-identical on CPU without torch.use_deterministic_algorithms: every op
         # here (LSTM, attention, matmul, gather, AdamW) has one CPU kernel with a fixed
-        # reduction order, and the flag costs 3 s per process (it imports torch._inductor).
+        # reduction order, and the flag costs seconds per process (it imports torch._inductor).
         # On CUDA, cuDNN's RNN kernels have no deterministic mode, so GPU runs are not exact.
         self._train(train, valid, train_ends, valid_ends, reporter, ctx)
         return self
