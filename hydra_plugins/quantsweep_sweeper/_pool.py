@@ -98,6 +98,7 @@ class PoolJobs:
         )
         self.n_workers = n_workers
         self.warmup: str | None = None
+        self.used = False  # a job went to the workers (else they only warmed up)
 
     def warm_up(self, fixed: Sequence[str], warmup: str | None) -> None:
         """Start every worker composing and warming up; the first jobs queue behind.
@@ -110,12 +111,17 @@ class PoolJobs:
             self.executor.submit(_warm_up, list(fixed), warmup)
 
     def close(self, kill: bool = False) -> None:
-        """Stop the workers: after their jobs, or at once (``kill``) when the sweep failed."""
-        self.executor.shutdown(wait=True, kill_workers=kill)
+        """Stop the workers: after their jobs, or at once (``kill``) when the sweep failed.
+
+        Workers that never got a job (a finished study) are stopped at once too: their
+        warm-up is all they would finish, and it would hold the exit until it was done.
+        """
+        self.executor.shutdown(wait=True, kill_workers=kill or not self.used)
 
     def run(self, fixed: Sequence[str], varying: Sequence[str], job_num: int) -> JobReturn:
         if self.local.value_overrides(fixed, varying) is None:
             return self.local.run(fixed, varying, job_num)  # through the launcher
+        self.used = True
         future = self.executor.submit(_run_job, list(fixed), list(varying), job_num, self.warmup)
         ret: JobReturn = future.result()
         return ret
