@@ -12,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from evaluation.config import EvaluationConfig
-from trainer.config import plain
-from trainer.errors import UserError, check_finite, writable_dir
+from trainer.config import to_typed
+from trainer.errors import UserError, writable_dir
 from trainer.tracking import NullTracker, Tracker, open_tracker
 
 if TYPE_CHECKING:
@@ -69,20 +69,7 @@ def _quote(text: str) -> str:
 
 
 def to_schema(cfg: DictConfig | EvaluationConfig) -> EvaluationConfig:
-    if isinstance(cfg, EvaluationConfig):
-        return cfg
-    check_finite(plain(cfg))
-    try:
-        obj = OmegaConf.to_object(cfg)
-    except UserError:
-        raise
-    except Exception as exc:  # omegaconf validation errors: name the key
-        key = getattr(exc, "full_key", None)
-        msg = str(exc).splitlines()[0]
-        raise UserError(f"config key '{key}': {msg}" if key else f"config: {msg}") from None
-    if not isinstance(obj, EvaluationConfig):
-        raise UserError("config: the composed config is not an evaluation config")
-    return obj
+    return to_typed(cfg, EvaluationConfig, "an evaluation config")
 
 
 def run(cfg: DictConfig | EvaluationConfig) -> int:

@@ -12,6 +12,7 @@ import pandas as pd
 from hydra.core.config_store import ConfigStore
 
 from trainer.config import register_help_groups
+from trainer.data.config import check_date
 from trainer.errors import (
     MAX_WINDOW_HOURS,
     WINDOW_WHY,
@@ -28,15 +29,6 @@ from trainer.tracking import TrackingConfig
 STRATEGIES = ("1h", "4h", "1h+4h")
 
 
-def _date(key: str, value: str | None) -> None:
-    if value is None:
-        return
-    try:
-        pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise UserError(f"{key}={value!r}: not a date (use YYYY-MM-DD)") from None
-
-
 @dataclass
 class WalkForwardConfig:
     # null: 2023-01-01..2025-12-31 when the data covers it, else the data's last whole steps
@@ -51,8 +43,8 @@ class WalkForwardConfig:
     embargo_hours: int | None = None  # null: the longest label horizon evaluated
 
     def __post_init__(self) -> None:
-        _date("walk_forward.start", self.start)
-        _date("walk_forward.end", self.end)
+        check_date("walk_forward.start", self.start)
+        check_date("walk_forward.end", self.end)
         in_range("walk_forward.step_months", self.step_months, 1, 120, "ten years a fold at most")
         in_range(
             "walk_forward.infer_steps",
@@ -100,8 +92,8 @@ class StressConfig:
     def __post_init__(self) -> None:
         at_most("stress.windows", len(self.windows), 64, "each window trains its own models")
         for name, w in self.windows.items():
-            _date(f"stress.windows.{name}.start", w.start)
-            _date(f"stress.windows.{name}.end", w.end)
+            check_date(f"stress.windows.{name}.start", w.start)
+            check_date(f"stress.windows.{name}.end", w.end)
             if pd.Timestamp(w.end) < pd.Timestamp(w.start):
                 raise UserError(f"stress.windows.{name}: end {w.end} is before start {w.start}")
 

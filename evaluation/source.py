@@ -135,6 +135,9 @@ def open_source(path: str, overrides: list[str]) -> Source:
     )
 
 
+_READ_ATTEMPTS = 5  # a study replaces best/ once per better trial, seconds apart at least
+
+
 def _read_pinned(path: str, given: Path) -> tuple[Path, Snapshot, dict[str, bytes]]:
     """Resolve ``given`` once and read the directory it names.
 
@@ -151,9 +154,6 @@ def _read_pinned(path: str, given: Path) -> tuple[Path, Snapshot, dict[str, byte
                 raise  # nothing moved: the run itself is broken
     root = Path(os.path.realpath(given))
     return (root, *_read(path, root))
-
-
-_READ_ATTEMPTS = 5
 
 
 def _read(path: str, root: Path) -> tuple[Snapshot, dict[str, bytes]]:

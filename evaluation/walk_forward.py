@@ -21,6 +21,7 @@ import pandas as pd
 from evaluation.config import WalkForwardConfig
 from evaluation.members import member_thresholds_and_scores
 from trainer.config import TargetConfig, TrainConfig
+from trainer.console import ProgressBar
 from trainer.dataset import Table
 from trainer.errors import UserError
 from trainer.fit import calibrate_on, fit_fold, hours_of, objective_spec
@@ -222,30 +223,17 @@ def _first(per_fold: list[dict[str, FoldScores]]) -> list[FoldScores]:
 
 @contextmanager
 def _progress(enabled: bool, total: int) -> Iterator[Any]:
-    """A rich progress bar over the fits; ``advance(label)`` moves it on."""
-    if not enabled:
-        yield lambda label: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    bar = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        transient=False,
-    )
-    with bar:
-        task = bar.add_task("walk-forward", total=total)
+    """A progress bar over the fits; ``advance(label)`` moves it on."""
+    with ProgressBar(total, "walk-forward", enabled, transient=False) as bar:
         started = [False]
 
         def advance(label: str) -> None:
             if started[0]:
-                bar.advance(task)
+                bar.advance()
             started[0] = True
-            bar.update(task, description=f"walk-forward: {label}")
+            bar.describe(f"walk-forward: {label}")
 
         yield advance
         if started[0]:
-            bar.advance(task)
-        bar.update(task, description="walk-forward")
+            bar.advance()
+        bar.describe("walk-forward")

@@ -37,6 +37,17 @@ def test_seed_list_multirun_runs_three_jobs_in_one_directory(tmp_path: Path) -> 
     assert seeds == [0, 1, 2]
 
 
+def test_a_grid_with_a_config_mistake_stops_with_one_line_naming_the_key(
+    tmp_path: Path,
+) -> None:
+    res = run_cli(
+        "trainer", *TINY, "search=grid", "seed=0,1", "model.subsample=1.5", "-m", cwd=tmp_path
+    )
+    assert res.returncode == 2, res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: model.subsample=1.5"), res.stderr
+
+
 def _chosen_groups(config_name: str) -> set[str]:
     """The groups ``config_name`` composes (Hydra records each one's choice)."""
     register()

@@ -33,9 +33,10 @@ def main(cfg: DictConfig, trial_cache: TrialCache | None = None) -> float:
     try:
         return train(cfg, Path(hydra_cfg.runtime.output_dir), cache=trial_cache)
     except UserError as exc:
-        if hydra_cfg.mode == RunMode.MULTIRUN:
-            raise  # the sweeper records the failed trial and decides whether to go on
+        if hydra_cfg.mode == RunMode.MULTIRUN and hydra_cfg.sweeper.get("mode") != "grid":
+            raise  # the Optuna study records the failed trial and decides whether to go on
         # here, not in Hydra's job runner, which would print the overrides on a line of its own
+        # (a grid or seed list stops at its first failed job either way)
         fail(str(exc))
 
 

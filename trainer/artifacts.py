@@ -43,6 +43,7 @@ PACKAGES = (
     "lightgbm",
     "torch",
     "optuna",
+    "hydra-core",
 )
 
 
@@ -70,8 +71,8 @@ def package_versions() -> dict[str, str]:
 
 
 # Versions and git revision memoised per process: a process runs the packages and code it
-# started with, and each lookup cost a trial of a sweep ~5 ms (a git subprocess, a metadata
-# scan per package).
+# started with, and each lookup (a git subprocess, a metadata scan per package) is a visible
+# share of a short trial.
 @functools.cache
 def _package_versions() -> dict[str, str]:
     out = {}

@@ -16,10 +16,9 @@ from trainer.errors import UserError
 EXIT_USER_ERROR = 2
 
 # How long an idle OpenMP thread (XGBoost, LightGBM, torch on CPU) spins before it sleeps. GNU
-# OpenMP spins 300,000 times (~3 ms by its own estimate) by default: right on an idle machine,
-# ruinous when anything else wants the cores. Two studies side by side, or one beside a busy
-# process, ran 2-16x slower (benchmarks/contention.py). 1000 (~10 us) costs 0-18% alone, the
-# more the smaller the table; 300 was slower alone. A user's own setting wins.
+# OpenMP's long default spin is right on an idle machine and ruinous when anything else wants
+# the cores (two studies side by side, or one beside a busy process); a short spin costs little
+# alone (benchmarks/contention.py, docs/performance.md). A user's own setting wins.
 OPENMP_SPINCOUNT = "1000"
 
 

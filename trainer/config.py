@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
@@ -279,6 +279,7 @@ DATA_SCHEMAS: dict[str, type[DataConfig]] = {
 
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+T = TypeVar("T")
 HELP_GROUPS_RESOLVER = "quantsweep_groups"
 
 
@@ -326,7 +327,13 @@ def validate(cfg: DictConfig | TrainConfig) -> TrainConfig:
     Raises UserError naming the key; OmegaConf's own errors (missing values) are turned into
     the same kind of message.
     """
-    if isinstance(cfg, TrainConfig):
+    return to_typed(cfg, TrainConfig, "a training config")
+
+
+def to_typed(cfg: Any, schema: type[T], what: str) -> T:
+    """A composed config as its schema object (``validate`` of any entrypoint's config): every
+    value finite, every range check of the schema run; errors name the key."""
+    if isinstance(cfg, schema):
         return cfg
     check_finite(plain(cfg))
     try:
@@ -337,8 +344,8 @@ def validate(cfg: DictConfig | TrainConfig) -> TrainConfig:
         key = getattr(exc, "full_key", None)
         msg = getattr(exc, "msg", str(exc)).splitlines()[0]
         raise UserError(f"config key '{key}': {msg}" if key else f"config: {msg}") from None
-    if not isinstance(obj, TrainConfig):
-        raise UserError("config: the composed config is not a training config")
+    if not isinstance(obj, schema):
+        raise UserError(f"config: the composed config is not {what}")
     return obj
 
 

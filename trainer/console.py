@@ -57,18 +57,37 @@ def _fmt(v: Any) -> str:
     return str(v) if isinstance(v, int) else f"{v:.4f}"
 
 
-class ProgressBar:
-    """A transient rich progress bar over ``total`` steps; silent when disabled.
+def progress_bar(enabled: bool, transient: bool, extra_field: str | None = None) -> Any:
+    """quantsweep's one progress style (rich): description, bar, done/total, time elapsed and,
+    where given, a task field (a study's best value). Silent when ``enabled`` is false.
 
-    Used by learners for long fits (boosting rounds, epochs) and by evaluation over folds.
+    Used by the learners' fits (boosting rounds, epochs), the walk-forward's folds and the
+    sweeper's trials (through the plugin's ``link`` module).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns: list[Any] = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
+    if extra_field is not None:
+        columns.append(TextColumn(f"{{task.fields[{extra_field}]}}"))
+    return Progress(*columns, transient=transient, disable=not enabled)
+
+
+class ProgressBar:
+    """One task of ``progress_bar`` over ``total`` steps; silent when disabled.
+
+    Transient (gone when done) for a fit, whose closing table follows; kept for the folds of
+    a walk-forward.
     """
 
-    def __init__(self, total: int, description: str, enabled: bool) -> None:
+    def __init__(self, total: int, description: str, enabled: bool, transient: bool = True):
         self._progress: Any = None
         if enabled:
-            from rich.progress import Progress
-
-            self._progress = Progress(transient=True)
+            self._progress = progress_bar(True, transient)
             self._task = self._progress.add_task(description, total=total)
 
     def __enter__(self) -> ProgressBar:
@@ -79,6 +98,10 @@ class ProgressBar:
     def advance(self, steps: int = 1) -> None:
         if self._progress is not None:
             self._progress.advance(self._task, steps)
+
+    def describe(self, description: str) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description=description)
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:

@@ -139,6 +139,17 @@ def writable_dir(key: str, value: str) -> None:
         return
 
 
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as ``{dotted.key: leaf}``; lists and scalars are leaves (a config's keys as
+    a study fingerprint's differences and as tracking params name them)."""
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
 def check_finite(data: Any, prefix: str = "") -> None:
     """Refuse the first NaN or inf float anywhere in nested dicts and lists, naming its key.
 

@@ -242,8 +242,8 @@ def objective_at(
     return np.asarray(values, dtype=np.float64)
 
 
-# Cells (candidates x rows) per block in money_at: its float64 blocks stay in L2 (512 KiB);
-# whole (49, 8760) blocks ran 2x slower than this from cache misses.
+# Cells (candidates x rows) per block in money_at: its float64 blocks stay in L2; whole
+# (candidates, rows) blocks ran markedly slower from cache misses.
 _BLOCK_CELLS = 1 << 15
 
 

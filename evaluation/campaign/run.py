@@ -84,23 +84,9 @@ def data_hash(data: DataConfig) -> str:
 
 def to_schema(cfg: Any) -> CampaignRunConfig:
     """The composed config as its schema object; an OmegaConf error names the key."""
-    from omegaconf import OmegaConf
+    from trainer.config import to_typed
 
-    from trainer.errors import UserError
-
-    if isinstance(cfg, CampaignRunConfig):
-        return cfg
-    try:
-        obj = OmegaConf.to_object(cfg)
-    except UserError:
-        raise
-    except Exception as exc:  # omegaconf validation errors
-        key = getattr(exc, "full_key", None)
-        msg = str(exc).splitlines()[0]
-        raise UserError(f"config key '{key}': {msg}" if key else f"config: {msg}") from None
-    if not isinstance(obj, CampaignRunConfig):
-        raise UserError("config: the composed config is not a campaign config")
-    return obj
+    return to_typed(cfg, CampaignRunConfig, "a campaign config")
 
 
 def run(conf: CampaignRunConfig) -> int:

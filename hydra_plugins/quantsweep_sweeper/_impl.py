@@ -28,7 +28,6 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import get_class, get_method
 from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.trial import FrozenTrial, TrialState
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hydra_plugins.quantsweep_sweeper import _report
 from hydra_plugins.quantsweep_sweeper._best import best_trial, sync_best
@@ -73,6 +72,7 @@ from hydra_plugins.quantsweep_sweeper.link import (
     open_storage,
     path_text,
     plain_name,
+    progress_bar,
     pruner_spec,
     resolve_storage,
     writable_dir,
@@ -236,7 +236,7 @@ class QuantsweepSweeperImpl(Sweeper):
         self, study: optuna.Study, space: SearchSpace, fixed: list[str], done: dict[str, int]
     ) -> Session:
         """The workers' shared state, its progress bar counting the trials already done."""
-        progress = _progress_bar(self.show_progress)
+        progress = progress_bar(self.show_progress, transient=False, extra_field="best")
         task = progress.add_task(
             self.study_name,
             total=self.n_trials,
@@ -326,7 +326,7 @@ class QuantsweepSweeperImpl(Sweeper):
         return study, done
 
     def _make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
-        # hydra.utils.instantiate would cost 3 ms a trial; the sampler config is flat
+        # hydra.utils.instantiate deep-copies and resolves per trial; the sampler config is flat
         kwargs = {k: v for k, v in self.sampler_cfg.items() if k != "_target_"}
         try:
             sampler: optuna.samplers.BaseSampler = self.sampler_class(**kwargs, seed=seed)
@@ -487,17 +487,6 @@ class QuantsweepSweeperImpl(Sweeper):
             reproduce_seeds=self.reproduce_seeds,
             show_progress=self.show_progress,
         )
-
-
-def _progress_bar(show: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[best]}"),
-        disable=not show,
-    )
 
 
 def _plain(node: Any) -> Any:

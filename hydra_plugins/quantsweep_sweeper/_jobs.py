@@ -1,8 +1,8 @@
 """Each trial's job of a sweep: through the configured Hydra launcher, or in-process.
 
-Hydra's BasicLauncher composes every job's config from scratch (about 0.1 s here), and its
-``run_job`` deep-copies the whole config four times and renders three YAML files with a
-pure-Python dumper: 30-40 ms a job, a large share of a pruned trial of a fifth of a second.
+Hydra's BasicLauncher composes every job's config from scratch, and its ``run_job``
+deep-copies the whole config four times and renders three YAML files with a pure-Python
+dumper: together a large share of a short pruned trial.
 A trial's overrides only change values (sampled params and the ``trial.*`` link), never which
 config files are composed, so with the basic launcher we compose the fixed part once, keep it,
 and per job only set the trial's values on it, then do what ``run_job`` does (output dir,
@@ -74,7 +74,7 @@ _Dumper.add_representer(str, _represent_str)
 
 
 def to_yaml(data: Any) -> str:
-    """``OmegaConf.to_yaml`` of a plain container, with the C emitter (10x faster)."""
+    """``OmegaConf.to_yaml`` of a plain container, with libyaml's C emitter."""
     return yaml.dump(
         data, Dumper=_Dumper, default_flow_style=False, allow_unicode=True, sort_keys=False
     )
@@ -105,7 +105,7 @@ class _Template:
         task = copy.deepcopy(full)
         with read_write(task), open_dict(task):
             del task["hydra"]
-        # Jobs get ``task`` itself, not a copy (2 ms a job): read-only, so a job cannot change
+        # Jobs get ``task`` itself, not a copy: read-only, so a job cannot change
         # what the next one is given.
         OmegaConf.set_readonly(task, True)
         view = OmegaConf.masked_copy(full, "hydra")

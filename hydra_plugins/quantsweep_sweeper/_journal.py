@@ -1,8 +1,8 @@
 """The default study storage: Optuna's journal file, synced to disk once per trial event.
 
 Optuna's ``JournalFileBackend`` calls ``fsync`` after every record, and a trial writes a dozen
-(its params, every report, its attributes): 3-30 ms a trial, depending on the disk and its
-load, which is most of the sweeper's own cost per pruned trial. A record that is written and
+(its params, every report, its attributes), which made the syncs most of the sweeper's own
+cost per pruned trial. A record that is written and
 flushed is in the kernel's page cache, so a killed process loses nothing of it; only a crash of
 the machine can. We therefore sync on the records that start or end a trial or change the
 study, which also carry every record written before them to the disk (``fsync`` syncs the

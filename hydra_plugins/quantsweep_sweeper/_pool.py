@@ -1,10 +1,11 @@
 """``hardware=cpu_pool``: trials in worker processes that compose their config once.
 
 Hydra's joblib launcher sends every job the whole Hydra context (config repository, schemas,
-plugins) and composes the job's config from scratch in the worker: 0.1-0.2 s a job here, and
-the first job of each worker also pays its imports and its copy of the data table while the
-trial's clock runs. Here the workers of joblib's loky process pool (``hydra.launcher.n_jobs``
-of them) receive the Hydra context once, when they start, and run each job as
+plugins) and composes the job's config from scratch in the worker, a large share of a short
+trial, and the first job of each worker also pays its imports and its copy of the data table
+while the trial's clock runs. Here the workers of joblib's loky process pool
+(``hydra.launcher.n_jobs`` of them) receive the Hydra context once, when they start, and run
+each job as
 ``InProcessJobs`` does in the sweeper's process: the sweeper sends a job's overrides only, the
 worker sets them on the config it composed once. Workers start, compose and warm up
 (``hydra.sweeper.warmup``: imports and the data table) while the sweeper opens the study.
@@ -97,6 +98,7 @@ class PoolJobs:
         )
         self.n_workers = n_workers
         self.warmup: str | None = None
+        self.used = False  # a job went to the workers (else they only warmed up)
 
     def warm_up(self, fixed: Sequence[str], warmup: str | None) -> None:
         """Start every worker composing and warming up; the first jobs queue behind.
@@ -109,12 +111,17 @@ class PoolJobs:
             self.executor.submit(_warm_up, list(fixed), warmup)
 
     def close(self, kill: bool = False) -> None:
-        """Stop the workers: after their jobs, or at once (``kill``) when the sweep failed."""
-        self.executor.shutdown(wait=True, kill_workers=kill)
+        """Stop the workers: after their jobs, or at once (``kill``) when the sweep failed.
+
+        Workers that never got a job (a finished study) are stopped at once too: their
+        warm-up is all they would finish, and it would hold the exit until it was done.
+        """
+        self.executor.shutdown(wait=True, kill_workers=kill or not self.used)
 
     def run(self, fixed: Sequence[str], varying: Sequence[str], job_num: int) -> JobReturn:
         if self.local.value_overrides(fixed, varying) is None:
             return self.local.run(fixed, varying, job_num)  # through the launcher
+        self.used = True
         future = self.executor.submit(_run_job, list(fixed), list(varying), job_num, self.warmup)
         ret: JobReturn = future.result()
         return ret

@@ -10,7 +10,6 @@ Study user attrs (visible in optuna-dashboard):
 from __future__ import annotations
 
 import logging
-from importlib import metadata
 from typing import Any
 
 import optuna
@@ -25,34 +24,14 @@ from hydra_plugins.quantsweep_sweeper.link import (
     UserError,
     _redact,
     build_pruner,
+    flatten,
+    package_versions,
 )
 
 SEEDS_ATTR = "quantsweep.seeds"
 VERSIONS_ATTR = "quantsweep.versions"
 REPRODUCE_ATTR = "quantsweep.reproduce"
-PACKAGES = ("quantsweep", "optuna", "hydra-core", "numpy", "xgboost-cpu", "xgboost", "lightgbm")
-
 log = logging.getLogger(__name__)
-
-
-def package_versions() -> dict[str, str]:
-    out = {}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
-
-
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts as {dotted.key: leaf} (lists and scalars are leaves)."""
-    if not isinstance(data, dict):
-        return {prefix: data}
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
 
 
 def describe_changes(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:

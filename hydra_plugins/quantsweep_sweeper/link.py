@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 # What the sweeper uses of the trainer, all of it (lint-imports holds that no other module of
 # the plugin imports the trainer).
+from trainer.artifacts import package_versions as package_versions
 from trainer.artifacts import publish_dir as publish_dir
 from trainer.atomic import atomic_write as atomic_write
 from trainer.atomic import atomic_write_json as atomic_write_json
+from trainer.console import progress_bar as progress_bar
 from trainer.errors import MAX_PROCESSES as MAX_PROCESSES
 from trainer.errors import SEED_MAX as SEED_MAX
 from trainer.errors import StudyStop as StudyStop
@@ -32,6 +34,7 @@ from trainer.errors import at_most as at_most
 from trainer.errors import check_finite as check_finite
 from trainer.errors import check_seed as check_seed
 from trainer.errors import finite as finite
+from trainer.errors import flatten as flatten
 from trainer.errors import path_text as path_text
 from trainer.errors import plain_name as plain_name
 from trainer.errors import shown as shown

@@ -167,10 +167,9 @@ def oracle_hit_rate(market: SyntheticMarket, horizon: int) -> float:
 def _ar1(noise: np.ndarray, phi: float) -> np.ndarray:
     """Stationary unit-variance AR(1) from unit-variance noise.
 
-    A plain loop over Python floats (6 ms for six years of hours) doing exactly the products
-    and sums of ``scipy.signal.lfilter([c], [1, -phi], ...)``, which this replaced, so the
-    market is bit-identical (tested against lfilter); importing scipy.signal cost every
-    process 0.4 s.
+    A plain loop over Python floats doing exactly the products and sums of
+    ``scipy.signal.lfilter([c], [1, -phi], ...)``, which this replaced, so the market is
+    bit-identical (tested against lfilter) without every process importing scipy.signal.
     """
     c = float(np.sqrt(1 - phi * phi))
     values = noise.tolist()
@@ -200,7 +199,7 @@ def _garch(shocks: np.ndarray) -> np.ndarray:
     var = LONG_RUN_STD**2
     omega = var * (1.0 - GARCH_ALPHA - GARCH_BETA)
     out = np.empty(len(shocks))
-    # A plain loop over floats: the recursion is sequential, and 50k steps take ~20 ms.
+    # A plain loop over floats: the recursion is sequential (each step needs the last).
     for t, e in enumerate((shocks * shocks).tolist()):
         out[t] = var
         var = omega + var * (GARCH_ALPHA * e + GARCH_BETA)

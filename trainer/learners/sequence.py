@@ -23,11 +23,11 @@ from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
-from rich.progress import Progress
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from trainer.console import ProgressBar
 from trainer.data.windows import longest_run, valid_window_ends, window_rows
 from trainer.errors import UserError
 from trainer.hardware import cpu_count, seed_everything
@@ -159,7 +159,7 @@ class _SequenceLearner:
 
         # Reruns are bit-identical on CPU without torch.use_deterministic_algorithms: every op
         # here (LSTM, attention, matmul, gather, AdamW) has one CPU kernel with a fixed
-        # reduction order, and the flag costs 3 s per process (it imports torch._inductor).
+        # reduction order, and the flag costs seconds per process (it imports torch._inductor).
         # On CUDA, cuDNN's RNN kernels have no deterministic mode, so GPU runs are not exact.
         self._train(train, valid, train_ends, valid_ends, reporter, ctx)
         return self
@@ -202,8 +202,7 @@ class _SequenceLearner:
 
         best_value, best_state, bad_epochs = -math.inf, None, 0
         self.history_: list[dict[str, float]] = []
-        with Progress(transient=True, disable=not ctx.progress) as progress:
-            bar = progress.add_task(f"{self.name} epoch 1", total=p.max_epochs * n_batches)
+        with ProgressBar(p.max_epochs * n_batches, f"{self.name} epoch 1", ctx.progress) as bar:
             for epoch in range(1, p.max_epochs + 1):
                 model.train()
                 order = torch.randperm(train_ends.size, generator=gen, dtype=perm_dtype).numpy()
@@ -211,7 +210,7 @@ class _SequenceLearner:
                 for b in range(n_batches):
                     ends = train_ends[order[b * bs : (b + 1) * bs]]  # (B,) window end rows
                     total += self._step(X, train.y, ends, opt, scaler, loss_fn)
-                    progress.advance(bar)
+                    bar.advance()
                 del order
                 train_loss = float(total) / n_batches  # one device sync per epoch
                 if not math.isfinite(train_loss) and not fp16:  # fp16: the scaler skips those
@@ -232,7 +231,7 @@ class _SequenceLearner:
                     self._valid_seen = (valid.X, valid_ends, scores)
                 else:
                     bad_epochs += 1
-                progress.update(bar, description=f"{self.name} epoch {epoch} valid {value:.4f}")
+                bar.describe(f"{self.name} epoch {epoch} valid {value:.4f}")
                 reporter.report(value, epoch)  # may raise optuna.TrialPruned: let it pass
                 if bad_epochs >= p.patience:
                     break

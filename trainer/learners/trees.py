@@ -90,7 +90,7 @@ class XGBoostLearner:
 
     def predict(self, data: SplitData) -> np.ndarray:
         # The fit's thread count: with all cores busy, a default-threaded DMatrix of a few
-        # thousand rows takes ~50 ms instead of ~1 (walk-forward predicts twice per fold).
+        # thousand rows waits on every core (and the walk-forward predicts twice per fold).
         threads = self.context.threads if self.context is not None else -1
         return np.asarray(self.booster_.predict(dmatrix(data, threads, label=False)), np.float64)
 
