@@ -281,17 +281,6 @@ def money_at(
     return dd, total, sharpes
 
 
-def drawdowns_at(
-    scores: np.ndarray,
-    returns: np.ndarray,
-    hours: np.ndarray,
-    thresholds: np.ndarray,
-    spec: ObjectiveSpec,
-) -> np.ndarray:
-    """Max drawdown of the strategy at each threshold (lower = upper), (k,)."""
-    return money_at(scores, returns, hours, thresholds, thresholds, spec)[0]
-
-
 # A rule with memory (hysteresis, a minimum holding time) costs several times the plain
 # threshold rule per candidate: calibration screens the thresholds with the plain rule and
 # scores only the best few with the rule itself (every band of each).
