@@ -11,6 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from tests.test_objective_metrics import HOURS, LOG_RET, SCORES, Y_UP
 from trainer.objective import (
     ObjectiveSpec,
     calibrate,
@@ -23,10 +24,6 @@ from trainer.objective import (
 )
 from trainer.trading import Rule
 
-SCORES = np.array([0.9, 0.2, 0.8, 0.4, 0.7, 0.1])
-Y_UP = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 0.0])
-LOG_RET = np.array([0.01, -0.02, -0.01, 0.03, 0.02, -0.01])
-HOURS = np.arange(6)
 SPEC = ObjectiveSpec("f1", 0.0, -0.10, 1, 10.0)
 
 
