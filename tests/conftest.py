@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
@@ -26,6 +28,23 @@ TINY = [
     "progress=false",
     "hardware.threads=1",
 ]
+
+
+def hourly_market(rows: int, step_vol: float = 0.005) -> pd.DataFrame:
+    """A small hourly OHLCV table as a user's csv holds it (ISO timestamps, UTC), from 2024-01-01:
+    a seeded random walk with ``step_vol`` log-return steps, for tests of file inputs."""
+    index = pd.date_range("2024-01-01", periods=rows, freq="h", tz="UTC")
+    close = 40000 * np.exp(np.cumsum(step_vol * np.random.default_rng(0).standard_normal(rows)))
+    return pd.DataFrame(
+        {
+            "timestamp": index.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "open": close,
+            "high": close * 1.01,
+            "low": close * 0.99,
+            "close": close,
+            "volume": 100.0,
+        }
+    )
 
 
 @pytest.fixture

@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import hourly_market
+
 SYNTHETIC = ("data.start=2022-01-01", "data.end=2023-06-30")  # 18 months: builds in < 1 s
 XGB = ("model.n_estimators=20",)
 PARALLEL = 3  # cases at once: most are ~1 s of interpreter start-up and config composition
@@ -509,18 +511,7 @@ CASES = [
 
 
 def _market(rows: int = 300) -> pd.DataFrame:
-    index = pd.date_range("2024-01-01", periods=rows, freq="h", tz="UTC")
-    close = 40000 * np.exp(np.cumsum(0.005 * np.random.default_rng(0).standard_normal(rows)))
-    return pd.DataFrame(
-        {
-            "timestamp": index.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "open": close,
-            "high": close * 1.01,
-            "low": close * 0.99,
-            "close": close,
-            "volume": 100.0,
-        }
-    )
+    return hourly_market(rows)
 
 
 def _edited(edit: Callable[[pd.DataFrame], None]) -> pd.DataFrame:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import hourly_market
 from trainer.data.config import CsvDataConfig, FeaturesConfig, ParquetDataConfig
 from trainer.data.features import build_features
 from trainer.data.market import load_market
@@ -18,20 +19,9 @@ ROWS = 300
 
 
 def _good() -> pd.DataFrame:
-    index = pd.date_range("2024-01-01", periods=ROWS, freq="h", tz="UTC")
-    rng = np.random.default_rng(0)
-    close = 40000 * np.exp(np.cumsum(0.005 * rng.standard_normal(ROWS)))
-    return pd.DataFrame(
-        {
-            "timestamp": index.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "open": close,
-            "high": close * 1.01,
-            "low": close * 0.99,
-            "close": close,
-            "volume": 100.0,
-            "futures_close": close * 1.0001,
-        }
-    )
+    df = hourly_market(ROWS)
+    df["futures_close"] = df["close"] * 1.0001
+    return df
 
 
 def _set(column: str, row: int, value: object) -> Callable[[pd.DataFrame], pd.DataFrame]:

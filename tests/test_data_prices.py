@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.conftest import hourly_market
 from trainer.data.config import CsvDataConfig, FeaturesConfig, ParquetDataConfig
 from trainer.data.features import build_features
 from trainer.data.market import load_market
@@ -27,18 +28,7 @@ Edit = Callable[[pd.DataFrame], pd.DataFrame]
 
 
 def _good() -> pd.DataFrame:
-    index = pd.date_range("2024-01-01", periods=ROWS, freq="h", tz="UTC")
-    close = 40000 * np.exp(np.cumsum(0.005 * np.random.default_rng(0).standard_normal(ROWS)))
-    return pd.DataFrame(
-        {
-            "timestamp": index.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "open": close,
-            "high": close * 1.01,
-            "low": close * 0.99,
-            "close": close,
-            "volume": 100.0,
-        }
-    )
+    return hourly_market(ROWS)
 
 
 def _scale(columns: list[str], rows: slice, factor: float) -> Edit:

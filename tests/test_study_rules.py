@@ -9,12 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
 import pandas as pd
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import hourly_market, run_cli
 
 ROWS = 24 * 90
 SWEEP = (
@@ -26,18 +25,7 @@ SWEEP = (
 
 
 def _market(rows: int = ROWS) -> pd.DataFrame:
-    index = pd.date_range("2024-01-01", periods=rows, freq="h", tz="UTC")
-    close = 40000 * np.exp(np.cumsum(0.004 * np.random.default_rng(0).standard_normal(rows)))
-    return pd.DataFrame(
-        {
-            "timestamp": index.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "open": close,
-            "high": close * 1.01,
-            "low": close * 0.99,
-            "close": close,
-            "volume": 100.0,
-        }
-    )
+    return hourly_market(rows, step_vol=0.004)
 
 
 def append_a_day_at_trial_1(cfg: Any, trial: optuna.trial.Trial) -> None:
