@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from trainer.config import register
 
@@ -45,6 +45,21 @@ def hourly_market(rows: int, step_vol: float = 0.005) -> pd.DataFrame:
             "volume": 100.0,
         }
     )
+
+
+def train_run(run_dir: Path, overrides: Sequence[str]) -> Path:
+    """Train ``train.yaml`` with ``overrides`` into ``run_dir``, laid out as Hydra's run
+    directory (``.hydra/config.yaml`` beside the artifacts): a run to evaluate, promote or
+    predict with."""
+    from trainer.train import train
+
+    register()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides))
+    train(cfg, run_dir)
+    (run_dir / ".hydra").mkdir()
+    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+    return run_dir
 
 
 @pytest.fixture

@@ -12,8 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 from evaluation.cli import EXIT_NOT_PROMOTED, EXIT_PASSED, EXIT_VERIFY_MISMATCH, finish, run
 from evaluation.config import (
@@ -23,11 +21,9 @@ from evaluation.config import (
     WalkForwardConfig,
 )
 from evaluation.evaluate import Evaluation, evaluate, hit_rate_z, judge
-from tests.conftest import CONF, run_cli
-from trainer.config import register
+from tests.conftest import run_cli, train_run
 from trainer.dataset import build_table
 from trainer.errors import UserError
-from trainer.train import train
 
 # Small enough for CI: ten months of market and monthly folds (train 4.7 months, calibrate on
 # one, test on one), so each fit sees ~3,400 rows; the quarterly default is the same code.
@@ -52,14 +48,7 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
 
     def _make(*overrides: str) -> Path:
         if overrides not in cache:
-            register()
-            with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-                cfg = compose("train", overrides=[*SMALL, *overrides])
-            run_dir = tmp_path_factory.mktemp("run")
-            train(cfg, run_dir)
-            (run_dir / ".hydra").mkdir()
-            OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
-            cache[overrides] = run_dir
+            cache[overrides] = train_run(tmp_path_factory.mktemp("run"), [*SMALL, *overrides])
         return cache[overrides]
 
     return _make

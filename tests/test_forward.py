@@ -10,17 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 from evaluation.cli import EXIT_NOT_PROMOTED, EXIT_PASSED, run
 from evaluation.config import EvaluationConfig, GuardrailsConfig
-from tests.conftest import CONF, run_cli
-from trainer.config import register
+from tests.conftest import run_cli, train_run
 from trainer.data.synthetic import generate_market
 from trainer.errors import UserError
 from trainer.predict import PredictConfig, PredictOptions, predict
-from trainer.train import train
 
 TRAINED = ["data.start=2022-09-01", "data.end=2023-03-31", "model.n_estimators=20"]
 NEWER = ["data.end=2023-06-30"]
@@ -31,16 +27,8 @@ STRICT = GuardrailsConfig(min_hit_rate=1.0)
 
 
 def _train(tmp_path: Path, *overrides: str) -> Path:
-    register()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(
-            "train", overrides=[*TRAINED, "progress=false", "hardware.threads=1", *overrides]
-        )
-    run_dir = tmp_path / "run"
-    train(cfg, run_dir)
-    (run_dir / ".hydra").mkdir()
-    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
-    return run_dir
+    overrides = (*TRAINED, "progress=false", "hardware.threads=1", *overrides)
+    return train_run(tmp_path / "run", overrides)
 
 
 @pytest.mark.parametrize("horizon", ["1h", "4h"])

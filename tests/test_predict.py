@@ -9,11 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
-from tests.conftest import CONF, run_cli
-from trainer.config import register
+from tests.conftest import run_cli, train_run
 from trainer.data.synthetic import generate_market
 from trainer.errors import UserError
 from trainer.predict import (
@@ -25,7 +22,6 @@ from trainer.predict import (
     decision_positions,
     predict,
 )
-from trainer.train import train
 
 START, END = "2022-09-01", "2023-06-30"
 BASE = [f"data.start={START}", f"data.end={END}", "progress=false", "hardware.threads=1"]
@@ -66,14 +62,8 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
         if family not in cache:
             if family in ("lstm", "transformer"):
                 pytest.importorskip("torch")
-            register()
-            with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-                cfg = compose("train", overrides=[*BASE, *FAMILIES[family]])
             run_dir = tmp_path_factory.mktemp(f"run_{family}")
-            train(cfg, run_dir)
-            (run_dir / ".hydra").mkdir()
-            OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
-            cache[family] = run_dir
+            cache[family] = train_run(run_dir, [*BASE, *FAMILIES[family]])
         return cache[family]
 
     return _make

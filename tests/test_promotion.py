@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from evaluation.cli import EXIT_NOT_PROMOTED, EXIT_PASSED, finish
@@ -29,12 +28,10 @@ from evaluation.config import (
 )
 from evaluation.evaluate import evaluate
 from evaluation.manifest import config_hash
-from tests.conftest import CONF
+from tests.conftest import train_run
 from trainer.artifacts import file_digests, load_run, publish_dir
-from trainer.config import register
 from trainer.predict import PredictConfig, predict
 from trainer.run_config import compose_run_config
-from trainer.train import train
 
 SMALL = [
     "data.start=2022-09-01",
@@ -55,14 +52,7 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
 
     def _make(*overrides: str) -> Path:
         if overrides not in cache:
-            register()
-            with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-                cfg = compose("train", overrides=[*SMALL, *overrides])
-            run_dir = tmp_path_factory.mktemp("run")
-            train(cfg, run_dir)
-            (run_dir / ".hydra").mkdir()
-            OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
-            cache[overrides] = run_dir
+            cache[overrides] = train_run(tmp_path_factory.mktemp("run"), [*SMALL, *overrides])
         return cache[overrides]
 
     return _make

@@ -18,11 +18,10 @@ from typing import Any
 import optuna
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 
-from tests.conftest import CONF, TINY, run_cli
+from tests.conftest import CONF, TINY, run_cli, train_run
 from trainer.config import register
 from trainer.tracking import TrackingConfig, open_tracker
 from trainer.tracking_mlflow import flatten
@@ -305,25 +304,18 @@ def test_an_evaluation_is_linked_to_its_run_and_a_promotion_becomes_the_champion
     )
     from evaluation.config import WalkForwardConfig as WF
     from evaluation.evaluate import evaluate, judge
-    from trainer.train import train
 
     artifacts = tmp_path / "artifacts"
-    register()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=[
-                "data.start=2022-09-01",
-                "data.end=2023-06-30",
-                *SMALL[2:],
-                "tracking=mlflow",
-                f"artifacts_dir={artifacts}",
-            ],
-        )
-    run_dir = tmp_path / "run"
-    train(cfg, run_dir)
-    (run_dir / ".hydra").mkdir()
-    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+    run_dir = train_run(
+        tmp_path / "run",
+        [
+            "data.start=2022-09-01",
+            "data.end=2023-06-30",
+            *SMALL[2:],
+            "tracking=mlflow",
+            f"artifacts_dir={artifacts}",
+        ],
+    )
     tracking = TrackingConfig(name="mlflow")
     conf = EvaluationConfig(
         run=str(run_dir),
