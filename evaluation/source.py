@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainer.artifacts import CONFIG_FILE, METADATA_FILE, METRICS_FILE, load_run
+from trainer.artifacts import CONFIG_FILE, METADATA_FILE, METRICS_FILE, load_run, read_pinned
 from trainer.config import CONF_DIR, TrainConfig
 from trainer.errors import UserError
 from trainer.run_config import GROUPS, HYDRA_FILE, compose_run_config
@@ -107,7 +107,8 @@ def open_source(path: str, overrides: list[str]) -> Source:
         raise UserError(
             f"run={path}: no such directory (a run, a study's best/ or a promoted model)"
         )
-    root, snapshot, texts = _read_pinned(path, given)
+    # best/ is swapped by a running study: the directory is resolved and read once, whole
+    root, (snapshot, texts) = read_pinned(given, lambda root: _read(path, root))
     metadata = _parse_json(root / METADATA_FILE, texts[METADATA_FILE])
     metrics = _parse_json(root / METRICS_FILE, texts[METRICS_FILE])
     config_text = texts[CONFIG_FILE].decode()
@@ -133,27 +134,6 @@ def open_source(path: str, overrides: list[str]) -> Source:
         stored_config=stored,
         manifest=manifest,
     )
-
-
-_READ_ATTEMPTS = 5  # a study replaces best/ once per better trial, seconds apart at least
-
-
-def _read_pinned(path: str, given: Path) -> tuple[Path, Snapshot, dict[str, bytes]]:
-    """Resolve ``given`` once and read the directory it names.
-
-    A running study swaps ``best/`` to a new copy and deletes the old one, possibly while it is
-    being read; a read that failed because the link moved meanwhile is retried on the new
-    target, so what is read is always one complete copy.
-    """
-    for _ in range(_READ_ATTEMPTS - 1):
-        root = Path(os.path.realpath(given))
-        try:
-            return (root, *_read(path, root))
-        except (OSError, UserError):
-            if Path(os.path.realpath(given)) == root:
-                raise  # nothing moved: the run itself is broken
-    root = Path(os.path.realpath(given))
-    return (root, *_read(path, root))
 
 
 def _read(path: str, root: Path) -> tuple[Snapshot, dict[str, bytes]]:

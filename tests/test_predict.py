@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -234,3 +235,37 @@ def test_the_command_writes_parquet_and_csv_and_bad_input_is_one_line(
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         assert proc.returncode == 2 and len(lines) == 1, (args, proc.stderr)
         assert culprit in lines[0] and "Traceback" not in proc.stderr, (args, lines)
+
+
+def test_a_promotion_swapping_the_model_mid_read_is_read_again_whole(
+    make_run: Callable[[str], Path],
+    market_csv: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A promotion replaced the promoted model (and deleted the copy being read) between the
+    read of its config and the load of its model: predict reads the new copy, whole."""
+    import trainer.artifacts as artifacts
+
+    link = tmp_path / "promoted" / "1h_direction"
+    artifacts.publish_dir(make_run("xgboost"), link)
+    real = artifacts.load_run
+    swapped: list[Path] = []
+
+    def promoted_meanwhile(root: Path) -> Any:
+        if not swapped:
+            swapped.append(root)
+            artifacts.publish_dir(make_run("xgboost"), link)  # deletes `root`
+        return real(root)
+
+    monkeypatch.setattr(artifacts, "load_run", promoted_meanwhile)
+    pred = predict(
+        PredictConfig(
+            run=str(link),
+            overrides=["data=csv", f"data.path={market_csv}"],
+            predict=PredictOptions(last_hours=2),
+            progress=False,
+        )
+    )
+    assert not swapped[0].exists() and pred.run == link.resolve() != swapped[0]
+    assert pred.frame["status"].tolist() == ["predicted", "predicted"]

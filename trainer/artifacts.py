@@ -13,10 +13,11 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -64,6 +65,30 @@ def publish_dir(src: Path, dest: Path) -> None:
     os.replace(link_tmp, dest)
     if old is not None and (dest.parent / old).exists() and old != target.name:
         shutil.rmtree(dest.parent / old, ignore_errors=True)
+
+
+T = TypeVar("T")
+# A publisher swaps the link once per better trial or promotion, seconds apart at least.
+READ_ATTEMPTS = 5
+
+
+def read_pinned(given: Path, read: Callable[[Path], T]) -> tuple[Path, T]:
+    """Resolve ``given`` (a study's ``best/``, a promoted model: links ``publish_dir`` swaps)
+    and ``read`` the directory it names; returns (that directory, what ``read`` returned).
+
+    ``publish_dir`` deletes the copy it replaced, possibly while it is being read: a read that
+    failed while the link moved meanwhile is retried on the new target, so what is read is
+    always one complete copy. A read that failed while nothing moved fails as it is.
+    """
+    for _ in range(READ_ATTEMPTS - 1):
+        root = Path(os.path.realpath(given))
+        try:
+            return root, read(root)
+        except (OSError, UserError):
+            if Path(os.path.realpath(given)) == root:
+                raise
+    root = Path(os.path.realpath(given))
+    return root, read(root)
 
 
 def package_versions() -> dict[str, str]:

@@ -107,7 +107,7 @@ def decision_positions(
 
 def predict(cfg: PredictConfig) -> Predictions:
     """Score the requested hours of ``cfg`` (see the module doc); nothing is written."""
-    from trainer.artifacts import METADATA_FILE, read_json
+    from trainer.artifacts import METADATA_FILE, load_run, read_json, read_pinned
     from trainer.dataset import market_hash
     from trainer.fit import objective_spec
     from trainer.run_config import compose_run_config
@@ -123,12 +123,17 @@ def predict(cfg: PredictConfig) -> Predictions:
         raise UserError(
             f"run={cfg.run}: no such directory (a run, a study's best/ or a promoted model)"
         )
-    run_dir = given.resolve()  # a best/ swapped meanwhile cannot mix two runs' files
-    meta = read_json(run_dir / METADATA_FILE, "run metadata")
-    for key in ("threshold", "scaler", "feature_names", "target"):
-        if not isinstance(meta, dict) or key not in meta:
-            raise UserError(f"{run_dir / METADATA_FILE}: key '{key}' missing (tampered?)")
-    conf = compose_run_config(run_dir, list(cfg.overrides))
+
+    def read(root: Path) -> tuple[Any, Any, Any]:
+        meta = read_json(root / METADATA_FILE, "run metadata")
+        for key in ("threshold", "scaler", "feature_names", "target"):
+            if not isinstance(meta, dict) or key not in meta:
+                raise UserError(f"{root / METADATA_FILE}: key '{key}' missing (tampered?)")
+        # model files checked against their sha256, then loaded
+        return meta, compose_run_config(root, list(cfg.overrides)), load_run(root)
+
+    # a promotion or a study swaps the link meanwhile: one whole copy is read, never two
+    run_dir, (meta, conf, run) = read_pinned(given, read)
     if conf.data.source == "npz":
         raise UserError(
             "data.source=npz: prepared splits carry no market hours to predict; pass the market"
@@ -150,7 +155,7 @@ def predict(cfg: PredictConfig) -> Predictions:
     present = at[at >= 0]
     first = int(present[0])
     lo, hi = first - needed, int(present[-1]) + 1
-    scores, run = _score(run_dir, market.iloc[lo:hi], names, conf)
+    scores = _score(run, market.iloc[lo:hi], names, conf)
     rule = run.rule
     threshold = rule.upper
     held = decision_positions(
@@ -240,12 +245,9 @@ def _forward_returns(market: pd.DataFrame, conf: Any) -> np.ndarray:
     return np.asarray(labels[f"ret_{h}h"].to_numpy(dtype=np.float64))
 
 
-def _score(
-    run_dir: Path, market: pd.DataFrame, names: list[str], conf: Any
-) -> tuple[np.ndarray, Any]:
-    """Scores of every row of ``market`` (NaN where the features are incomplete) and the
-    loaded run. ``market`` holds the requested rows and their history."""
-    from trainer.artifacts import load_run
+def _score(run: Any, market: pd.DataFrame, names: list[str], conf: Any) -> np.ndarray:
+    """Scores of every row of ``market`` (NaN where the features are incomplete) by the loaded
+    ``run``. ``market`` holds the requested rows and their history."""
     from trainer.data.features import build_features
     from trainer.dataset import segments_of
     from trainer.learners.base import SplitData
@@ -253,7 +255,6 @@ def _score(
     calendar = conf.data.trading_calendar()
     feats = build_features(market, conf.features, calendar=calendar)
     complete = feats.notna().all(axis=1).to_numpy()  # as the training table kept its rows
-    run = load_run(run_dir)  # model files checked against their sha256, then loaded
     X = run.scaler.transform(feats[names].to_numpy(dtype=np.float64)[complete])
     ts = pd.DatetimeIndex(market.index[complete]).tz_convert("UTC").tz_localize(None)
     stamps = ts.to_numpy("datetime64[ns]")
@@ -262,7 +263,7 @@ def _score(
     scores = np.full(len(market), np.nan)
     if n:
         scores[complete] = np.asarray(run.learner.predict(part), dtype=np.float64)
-    return scores, run
+    return scores
 
 
 def _frame(
