@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import sys
 
-import hydra
 from omegaconf import DictConfig
 
 from evaluation.cli import route_overrides
 from evaluation.config import register
 from trainer.cli import fail, run_entrypoint
 from trainer.errors import UserError
+from trainer.hydra_app import hydra_app
 
 register()
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluation")
+@hydra_app("evaluation")
 def main(cfg: DictConfig) -> None:
     from evaluation.cli import run
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
@@ -17,6 +16,7 @@ from omegaconf import DictConfig
 from trainer.cli import fail, run_entrypoint
 from trainer.config import register
 from trainer.errors import UserError
+from trainer.hydra_app import hydra_app
 
 if TYPE_CHECKING:
     from trainer.trial_cache import TrialCache
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 register()
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@hydra_app("train")
 def main(cfg: DictConfig, trial_cache: TrialCache | None = None) -> float:
     """A run; in a sweep, the sweeper hands each job its process's ``trial_cache``."""
     from trainer.train import train

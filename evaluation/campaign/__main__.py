@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import sys
 
-import hydra
 from omegaconf import DictConfig
 
 from evaluation.campaign.config import register
 from evaluation.cli import route_overrides
 from trainer.cli import fail, run_entrypoint
 from trainer.errors import UserError
+from trainer.hydra_app import hydra_app
 
 register()
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="campaign_run")
+@hydra_app("campaign_run")
 def main(cfg: DictConfig) -> None:
     from evaluation.campaign.compare import compare
     from evaluation.campaign.run import run, to_schema
