@@ -201,7 +201,10 @@ def main() -> None:
                 "framework_runs_wall_cpu_s": [[round(w, 3), round(c, 3)] for w, c in framework],
                 "floor_runs_wall_cpu_s": [[round(w, 3), round(c, 3)] for w, c in floor],
                 "bare_runs_wall_cpu_s": [[round(w, 3), round(c, 3)] for w, c in bare],
-                "goal": "added_s <= 0.3 (default run); ratio <= 1.10 (real data)",
+                "goal": (
+                    "added_s <= 0.3 (default run); ratio <= 1.10 (real data), below the Hydra "
+                    "floor there; proposed: quantsweep_added_s_paired <= 0.05"
+                ),
             },
             indent=2,
         )
