@@ -107,7 +107,7 @@ def decision_positions(
 
 def predict(cfg: PredictConfig) -> Predictions:
     """Score the requested hours of ``cfg`` (see the module doc); nothing is written."""
-    from trainer.artifacts import METADATA_FILE, load_run, read_json, read_pinned
+    from trainer.artifacts import load_run, read_pinned
     from trainer.dataset import market_hash
     from trainer.fit import objective_spec
     from trainer.run_config import compose_run_config
@@ -124,16 +124,14 @@ def predict(cfg: PredictConfig) -> Predictions:
             f"run={cfg.run}: no such directory (a run, a study's best/ or a promoted model)"
         )
 
-    def read(root: Path) -> tuple[Any, Any, Any]:
-        meta = read_json(root / METADATA_FILE, "run metadata")
-        for key in ("threshold", "scaler", "feature_names", "target"):
-            if not isinstance(meta, dict) or key not in meta:
-                raise UserError(f"{root / METADATA_FILE}: key '{key}' missing (tampered?)")
-        # model files checked against their sha256, then loaded
-        return meta, compose_run_config(root, list(cfg.overrides)), load_run(root)
+    def read(root: Path) -> tuple[Any, Any]:
+        # metadata's keys and the model files' sha256 checked, then loaded
+        run = load_run(root)
+        return run, compose_run_config(root, list(cfg.overrides))
 
     # a promotion or a study swaps the link meanwhile: one whole copy is read, never two
-    run_dir, (meta, conf, run) = read_pinned(given, read)
+    run_dir, (run, conf) = read_pinned(given, read)
+    meta = run.metadata
     if conf.data.source == "npz":
         raise UserError(
             "data.source=npz: prepared splits carry no market hours to predict; pass the market"
