@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -100,18 +101,13 @@ def test_vol_target_sizes_each_position_by_the_annualised_realised_volatility() 
     np.testing.assert_allclose(pos[24:], 0.5 / (0.01 * math.sqrt(24 * 365)), rtol=1e-12)
 
 
+def _hysteresis(**rule: Any) -> ObjectiveSpec:
+    """An F1 objective whose decision rule is hysteresis, with ``rule``'s search settings."""
+    return ObjectiveSpec("f1", 0.0, -0.1, 1, 0.0, strategy="hysteresis", **rule)
+
+
 def test_hysteresis_candidates_pair_each_entry_with_every_band_widest_band_first() -> None:
-    spec = ObjectiveSpec(
-        "f1",
-        0.0,
-        -0.1,
-        1,
-        0.0,
-        strategy="hysteresis",
-        bands=(0.1, 0.2),
-        n_thresholds=3,
-        quantile_range=(0.4, 0.6),
-    )
+    spec = _hysteresis(bands=(0.1, 0.2), n_thresholds=3, quantile_range=(0.4, 0.6))
     # scores 0..100: the quantile q is 100 q; entries at 40, 50, 60
     uppers, lowers = candidate_rules(np.arange(101.0), spec)
     np.testing.assert_allclose(uppers, [40, 50, 60, 40, 50, 60])
@@ -123,17 +119,8 @@ def test_calibration_keeps_the_widest_band_of_equally_good_hysteresis_rules() ->
     # the widest trades least. Scores 0..100, up exactly above 50: the best entry is 50.
     scores = np.arange(101.0)
     y = (scores > 50).astype(float)
-    spec = ObjectiveSpec(
-        "f1",
-        0.0,
-        -0.1,
-        1,
-        0.0,
-        strategy="hysteresis",
-        bands=(0.1, 0.3),
-        n_thresholds=4,
-        quantile_range=(0.3, 0.6),  # entries at 30, 40, 50, 60
-    )
+    # entries at 30, 40, 50, 60
+    spec = _hysteresis(bands=(0.1, 0.3), n_thresholds=4, quantile_range=(0.3, 0.6))
     rule, value = calibrate(scores, y, np.zeros(101), np.arange(101) % 24, spec)
     assert (rule.upper, value) == (pytest.approx(50.0), pytest.approx(1.0))
     assert rule.lower == pytest.approx(20.0)  # the quantile 0.5 - 0.3
